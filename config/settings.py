@@ -1,0 +1,144 @@
+"""Settings, all from the environment (django-environ).
+
+With no configuration the runtime is embedded: SQLite in WAL mode and the in-memory channel layer, in one
+process. `DATABASE_URL` selects PostgreSQL, `REDIS_URL` the Redis channel layer.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-dev-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "scheduling",
+    "calendar_projection",
+    "ops_api",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "ops_api.middleware.ApiPayloadLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+SQLITE_PATH = env.str("UA_SQLITE_PATH", default=str(VAR_DIR / "scheduling.sqlite3"))
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # WAL lets the server read while the scheduler writes; IMMEDIATE takes the write lock at BEGIN so two
+    # writers queue on busy_timeout instead of failing with "database is locked" on lock upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    Path(SQLITE_PATH).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("UA_DB_CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer --------------------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- I18N / static --------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
+
+# --- REST framework -------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["ops_api.auth.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["ops_api.auth.HasValidToken"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "ops_api.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Scheduling runtime flags (contract §8) --------------------------------------------------------------
+UA_OPS_TOKEN = env.str("UA_OPS_TOKEN", default="")
+UA_OPS_AUTH = env.str("UA_OPS_AUTH", default="on").lower()
+UA_CRON_MIN_INTERVAL_SECONDS = env.int("UA_CRON_MIN_INTERVAL_SECONDS", default=60)
+UA_CRON_MAX_CONCURRENCY = env.int("UA_CRON_MAX_CONCURRENCY", default=64)
+UA_HEARTBEAT_MIN_INTERVAL_SECONDS = env.int("UA_HEARTBEAT_MIN_INTERVAL_SECONDS", default=60)
+UA_MISFIRE_GRACE_SECONDS = env.int("UA_MISFIRE_GRACE_SECONDS", default=60)
+UA_DEFAULT_TARGET_URL = env.str("UA_DEFAULT_TARGET_URL", default="")
+UA_DEFAULT_TIMEZONE = env.str("UA_DEFAULT_TIMEZONE", default="UTC")
+UA_SCHED_EVENT_BUS_MAX = env.int("UA_SCHED_EVENT_BUS_MAX", default=5000)
+UA_SCHED_EVENT_PROJECTION_ENABLED = env.bool("UA_SCHED_EVENT_PROJECTION_ENABLED", default=True)
+UA_SCHED_PUSH_ENABLED = env.bool("UA_SCHED_PUSH_ENABLED", default=True)
+UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
+    "UA_SCHED_PUSH_CLIENT_ENABLED", default=env.bool("NEXT_PUBLIC_UA_SCHED_PUSH_ENABLED", default=True)
+)
+UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
+UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
+# How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).
+UA_EVENT_LOCK_TIMEOUT_MS = env.int("UA_EVENT_LOCK_TIMEOUT_MS", default=5000)
+# Safety poll of the scheduler loop: the floor under NOTIFY wake-ups.
+UA_SCHEDULER_SAFETY_POLL_SECONDS = env.float("UA_SCHEDULER_SAFETY_POLL_SECONDS", default=30.0)
+UA_RUN_LEASE_SECONDS = env.int("UA_RUN_LEASE_SECONDS", default=30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("UA_LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "daphne": {"level": "WARNING"}},
+}
+logging.captureWarnings(True)

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from django.views.defaults import page_not_found
+
+from ops_api.errors import json_error
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("ops_api.urls")),
+]
+
+
+def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return json_error(404, "not_found", f"no such endpoint: {request.path}")
+    return page_not_found(request, exception)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    return json_error(500, "internal_error", "the server failed; the error has been logged")

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from ops_api.views import events, health, jobs
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("cron/jobs", jobs.JobCollection.as_view(), name="cron-jobs"),
+    path("cron/jobs/<str:job_id>", jobs.JobDetail.as_view(), name="cron-job"),
+    path("cron/jobs/<str:job_id>/run", jobs.JobRunNow.as_view(), name="cron-job-run"),
+    path("cron/jobs/<str:job_id>/runs", jobs.JobRuns.as_view(), name="cron-job-runs"),
+    path("cron/runs", jobs.RunCollection.as_view(), name="cron-runs"),
+    path("cron/runs/<str:run_id>", jobs.RunDetail.as_view(), name="cron-run"),
+    path("cron/runs/<str:run_id>/complete", jobs.RunComplete.as_view(), name="cron-run-complete"),
+    path("ops/scheduling/events", events.EventReplay.as_view(), name="scheduling-events"),
+]

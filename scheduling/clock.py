@@ -1,0 +1,60 @@
+"""The one clock. Loops and services read time here; tests freeze or move it.
+
+Pure scheduling functions never call this: they take `now` as an argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+_lock = threading.Lock()
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """Current time as an aware UTC datetime (the frozen one while a test holds the clock)."""
+    frozen = _frozen
+    return frozen if frozen is not None else datetime.now(UTC)
+
+
+def set_frozen(at: datetime | None) -> None:
+    """Freeze the clock at `at` (aware), or release it with None."""
+    global _frozen
+    with _lock:
+        _frozen = at.astimezone(UTC) if at is not None else None
+
+
+def advance(delta: timedelta) -> datetime:
+    """Move a frozen clock forward; returns the new time."""
+    global _frozen
+    with _lock:
+        if _frozen is None:
+            raise RuntimeError("clock.advance() needs a frozen clock")
+        _frozen = _frozen + delta
+        return _frozen
+
+
+@contextlib.contextmanager
+def frozen(at: datetime) -> Iterator[None]:
+    """Hold the clock at `at` for the duration of the block."""
+    previous = _frozen
+    set_frozen(at)
+    try:
+        yield
+    finally:
+        set_frozen(previous)
+
+
+def epoch(moment: datetime | None) -> float | None:
+    """Epoch seconds of an aware datetime (None stays None): the V1 wire format."""
+    return moment.timestamp() if moment is not None else None
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC ISO-8601 with a trailing Z (None stays None)."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

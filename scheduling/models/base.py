@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models, transaction
+
+
+class RecordedModel(models.Model):
+    """A domain row whose every save and delete appends a lifecycle event (see scheduling.signals).
+
+    `save()` and `delete()` open their own atomic block: Django sends post_save/post_delete *after* its
+    own write statement, so without this a save in autocommit mode (shell, a script) would commit the row
+    and the event in two transactions, and a crash between them would lose the event.
+    """
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        with transaction.atomic(using=kwargs.get("using")):
+            super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        with transaction.atomic(using=kwargs.get("using")):
+            return super().delete(*args, **kwargs)
+
+    @classmethod
+    def from_db(cls, db: str, field_names: Any, values: Any) -> RecordedModel:
+        instance = super().from_db(db, field_names, values)
+        # Remember the loaded status so the signal handler can tell a transition from a re-save.
+        instance._loaded_status = getattr(instance, "status", None)
+        return instance

@@ -1,0 +1,46 @@
+"""Worker presence: schedulers and projectors announce themselves so health can say whether they run."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from scheduling import clock
+from scheduling.models import WorkerPresence
+
+FRESH_FOR = timedelta(seconds=90)
+
+
+def worker_id(kind: str) -> str:
+    return f"{kind}:{socket.gethostname()}:{os.getpid()}"
+
+
+def announce(kind: str, ident: str, started_at: datetime) -> None:
+    now = clock.now()
+    WorkerPresence.objects.update_or_create(
+        worker_id=ident,
+        defaults={
+            "kind": kind,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": started_at,
+            "last_seen_at": now,
+        },
+    )
+
+
+def retire(ident: str) -> None:
+    WorkerPresence.objects.filter(worker_id=ident).delete()
+
+
+def status_of(kind: str) -> dict:
+    """{"status": "running"|"stopped", "workers": n, "last_seen_utc": ...} for one kind of worker."""
+    cutoff = clock.now() - FRESH_FOR
+    rows = list(WorkerPresence.objects.filter(kind=kind, last_seen_at__gte=cutoff))
+    last_seen = max((row.last_seen_at for row in rows), default=None)
+    return {
+        "status": "running" if rows else "stopped",
+        "workers": len(rows),
+        "last_seen_utc": clock.iso(last_seen),
+    }

@@ -1,0 +1,1 @@
+"""Services are the only writers of domain rows: each function owns one explicit transaction."""

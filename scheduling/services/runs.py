@@ -1,0 +1,104 @@
+"""Run lifecycle that clients drive: manual runs, callback completion, run lookups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from scheduling import clock
+from scheduling.errors import Conflict, InvalidInput, NotFound
+from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
+from scheduling.services.jobs import get_job
+
+MAX_OUTPUT_CHARS = 64 * 1024
+
+
+def new_run_for(job: CronJob, *, reason: str, scheduled_at: Any = None, attempt: int = 1) -> CronRun:
+    """An unsaved run of `job` carrying the job's denormalised identity."""
+    return CronRun(
+        job_id=job.job_id,
+        owner_id=job.owner_id,
+        session_id=job.session_id,
+        channel=job.channel,
+        job_title=job.title or job.command[:200],
+        reason=reason,
+        scheduled_at=scheduled_at,
+        attempt=attempt,
+        created_at=clock.now(),
+    )
+
+
+def queue_manual_run(job_id: str, owner_id: str | None, reason: str = RunReason.MANUAL) -> CronRun:
+    """Queue a run now; the scheduler starts it. Never waits for the target."""
+    with transaction.atomic():
+        job = get_job(job_id, owner_id)
+        # Lock the job row so two concurrent run-now requests cannot both pass the overlap check.
+        CronJob.objects.select_for_update().filter(job_id=job.job_id).first()
+        if job.overlap == "skip" and CronRun.objects.filter(
+            job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES
+        ).exists():
+            raise Conflict("the job is already running and its overlap policy is skip", "job_id")
+        run = new_run_for(job, reason=reason)
+        run.save(force_insert=True)
+    return run
+
+
+def get_run(run_id: str, owner_id: str | None) -> CronRun:
+    queryset = CronRun.objects.filter(run_id=run_id)
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    run = queryset.first()
+    if run is None:
+        raise NotFound(f"no run {run_id}", "run_id")
+    return run
+
+
+def list_runs(owner_id: str | None, job_id: str | None, limit: int) -> list[CronRun]:
+    if job_id is not None:
+        get_job(job_id, owner_id)
+    queryset = CronRun.objects.all()
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    if job_id is not None:
+        queryset = queryset.filter(job_id=job_id)
+    return list(queryset.order_by("-created_at")[:limit])
+
+
+def clean_completion(data: Any) -> tuple[str, str, str]:
+    """Validate a completion body `{"status": "success"|"error", "output"?, "error"?}`."""
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object", None)
+    status = data.get("status")
+    if status not in (RunStatus.SUCCESS, RunStatus.ERROR):
+        raise InvalidInput("status must be 'success' or 'error'", "status")
+    output, error = data.get("output") or "", data.get("error") or ""
+    for name, value in (("output", output), ("error", error)):
+        if not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string", name)
+    if status == RunStatus.ERROR and not error:
+        error = "target reported an error"
+    return status, output[:MAX_OUTPUT_CHARS], error[:MAX_OUTPUT_CHARS]
+
+
+def complete_run_from_callback(run_id: str, data: Any, owner_id: str | None) -> CronRun:
+    """A target that answered 202 reports the outcome. Completing twice answers 409."""
+    status, output, error = clean_completion(data)
+    with transaction.atomic():
+        get_run(run_id, owner_id)
+        run = CronRun.objects.select_for_update().get(run_id=run_id)
+        if run.status != RunStatus.RUNNING:
+            raise Conflict(f"run {run_id} is {run.status}, not running", "run_id")
+        finish_run(run, status=status, output=output, error=error)
+    return run
+
+
+def finish_run(run: CronRun, *, status: str, output: str = "", error: str = "") -> None:
+    """Record a run's terminal state (the caller holds the transaction and, if needed, the row lock)."""
+    run.status = status
+    run.output = output
+    run.error = error
+    run.finished_at = clock.now()
+    run.lease_owner = ""
+    run.lease_expires_at = None
+    run.save()
