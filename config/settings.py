@@ -132,6 +132,12 @@ UA_EVENT_LOCK_TIMEOUT_MS = env.int("UA_EVENT_LOCK_TIMEOUT_MS", default=5000)
 # Safety poll of the scheduler loop: the floor under NOTIFY wake-ups.
 UA_SCHEDULER_SAFETY_POLL_SECONDS = env.float("UA_SCHEDULER_SAFETY_POLL_SECONDS", default=30.0)
 UA_RUN_LEASE_SECONDS = env.int("UA_RUN_LEASE_SECONDS", default=30)
+# A busy session's heartbeat is retried this soon (never dropped).
+UA_HEARTBEAT_BUSY_RETRY_SECONDS = env.int("UA_HEARTBEAT_BUSY_RETRY_SECONDS", default=15)
+# Newest missed occurrences recorded individually per job after downtime; older ones are counted.
+UA_MISSED_RUN_RECORD_LIMIT = env.int("UA_MISSED_RUN_RECORD_LIMIT", default=100)
+# Base URL used in notification action links.
+UA_PUBLIC_BASE_URL = env.str("UA_PUBLIC_BASE_URL", default="")
 
 LOGGING = {
     "version": 1,

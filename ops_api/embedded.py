@@ -19,8 +19,10 @@ class Worker:
 
 
 def _loops() -> list[tuple[str, Callable[[threading.Event], None]]]:
-    """The loops that run inside the embedded runtime. The scheduler and projector register here."""
-    return []
+    """The loops that run inside the embedded runtime (the projector joins with the calendar issue)."""
+    from scheduling.scheduler import run_forever
+
+    return [("scheduler", run_forever)]
 
 
 def start_workers() -> list[Worker]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from scheduling import schedule
 from scheduling.models import CronJob
@@ -36,3 +36,25 @@ def occurrences_of(job: CronJob, after: datetime, until: datetime, limit: int) -
         until=until,
         limit=limit,
     )
+
+
+def newest_occurrences(job: CronJob, first: datetime, cutoff: datetime, keep: int) -> tuple[list[datetime], int]:
+    """The newest `keep` occurrences in [first, cutoff] and how many older ones there are (estimated for
+    long cron gaps). Bounded work however long the gap: a month of minutely misses costs a few windows,
+    not 40,000 iterations."""
+    if first > cutoff or keep <= 0:
+        return [], 0
+    start = first - timedelta(microseconds=1)
+    span = timedelta(hours=1)
+    while True:
+        window_start = max(start, cutoff - span)
+        found = occurrences_of(job, window_start, cutoff, limit=keep * 16 + 16)
+        if len(found) > keep or window_start == start:
+            break
+        span *= 4
+    newest = found[-keep:]
+    if window_start == start:
+        return newest, len(found) - len(newest)
+    gap = (found[-1] - found[0]) / max(1, len(found) - 1)
+    before_window = int((window_start - first) / gap) + 1 if gap.total_seconds() > 0 else 0
+    return newest, len(found) - len(newest) + before_window

@@ -50,14 +50,9 @@ MAX_EVERY_SECONDS = 10 * 366 * 86400
 
 _UTC_ZONE = ZoneInfo("UTC")
 _CRON_ALIASES = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
+    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
+}  # fmt: skip
 _UNIT_SECONDS = {
     **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
     **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
@@ -409,19 +404,12 @@ def occurrences(
     """Fire times in (after, until], ascending, at most `limit` of them."""
     if kind not in KINDS:
         raise ScheduleError("kind", f"must be one of {sorted(KINDS)}")
-    after, until = _as_utc(after), _as_utc(until)
+    spec = dict(cron_expr=cron_expr, every_seconds=every_seconds, run_at=run_at, tz=tz, anchor=anchor)
+    until = _as_utc(until)
     result: list[datetime] = []
-    cursor = after
+    cursor = _as_utc(after)
     while len(result) < limit:
-        upcoming = next_occurrence(
-            kind,
-            cron_expr=cron_expr,
-            every_seconds=every_seconds,
-            run_at=run_at,
-            tz=tz,
-            anchor=anchor,
-            after=cursor,
-        )
+        upcoming = next_occurrence(kind, after=cursor, **spec)
         if upcoming is None or upcoming > until:
             break
         result.append(upcoming)

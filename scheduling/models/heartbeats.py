@@ -53,7 +53,8 @@ class HeartbeatRun(RecordedModel):
     owner_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
     channel = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=10, default="queued")
-    reason = models.CharField(max_length=16, default="interval")
+    # interval | wake_now | wake_next, or why a heartbeat was skipped (busy, outside_active_hours, running).
+    reason = models.CharField(max_length=24, default="interval")
     scheduled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,224 @@
+"""The scheduler loop: sleeps until the next thing is due or something changes, then claims and
+dispatches. Several of these may run against one database (processes or the runtime's thread).
+
+The loop owns timing and concurrency; the work is the service functions it calls (claims, outcomes,
+heartbeats), which tests call directly. All database work runs on one dedicated thread, so the asyncio
+loop never blocks and the process holds one database connection (plus the LISTEN one on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from scheduling import clock, dispatch, doorbell, presence, wakeups
+from scheduling.dispatch import Outcome
+from scheduling.services import claims, outcomes
+from scheduling.services import heartbeats as heartbeat_services
+from scheduling.wake_plan import WakePlan, read_wake_plan
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CLAIM_BATCH = 250
+PRESENCE_EVERY_SECONDS = 25.0
+
+
+@dataclass
+class SchedulerStats:
+    wakeups: int = 0
+    runs_started: int = 0
+    runs_finished: int = 0
+    heartbeats_started: int = 0
+    leases_expired: int = 0
+    errors: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class Scheduler:
+    def __init__(self, worker_id: str | None = None, max_concurrency: int | None = None) -> None:
+        self.worker_id = worker_id or presence.worker_id("scheduler")
+        self.max_concurrency = max_concurrency or settings.UA_CRON_MAX_CONCURRENCY
+        self.stats = SchedulerStats()
+        self._inflight: dict[str, asyncio.Task] = {}
+        self._cron_results: list[tuple[str, Outcome]] = []
+        self._heartbeat_results: list[tuple[str, Outcome]] = []
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduler-db")
+        self._last_presence = 0.0
+        self._last_renewal = time.monotonic()
+
+    # --- waking -------------------------------------------------------------------------------------
+    def ring(self) -> None:
+        """Thread-safe: something changed, look again."""
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _db(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
+
+    # --- the loop -----------------------------------------------------------------------------------
+    async def run(self, stop: threading.Event) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        unsubscribe = doorbell.subscribe(self.ring)
+        listener_stop = threading.Event()
+        if connection.vendor == "postgresql":
+            wakeups.start_listener(self.ring, listener_stop)
+        started = clock.now()
+        logger.info("scheduler %s started", self.worker_id, extra={"action": "scheduler_started"})
+        try:
+            while not stop.is_set():
+                timeout = await self._iterate(started)
+                await self._sleep(timeout, stop)
+        finally:
+            unsubscribe()
+            listener_stop.set()
+            await self._drain()
+            await self._db(self._shutdown_db)
+            self._db_executor.shutdown(wait=True)
+            await dispatch.close()
+
+    async def _iterate(self, started: datetime) -> float:
+        self.stats.wakeups += 1
+        # Clear before reading the plan: a ring that lands after the read keeps the event set, so the
+        # sleep that follows returns at once instead of missing the change.
+        self._wake.clear()
+        try:
+            await self._flush_results()
+            plan = await self._db(self._read_plan, started)
+            if await self._act(plan):
+                return 0.0
+            await self._renew_if_due()
+            return self._seconds_until(plan.next_at())
+        except Exception:
+            self.stats.errors += 1
+            logger.exception("scheduler iteration failed", extra={"action": "scheduler_error"})
+            await self._db(close_old_connections)
+            return 1.0
+
+    async def _act(self, plan: WakePlan) -> bool:
+        """Do whatever the plan says is due now. Returns True when there may be more to do at once."""
+        now = clock.now()
+        more = False
+        if plan.leases_expired(now):
+            expired = await self._db(outcomes.expire_leases, now)
+            expired_hb = await self._db(heartbeat_services.expire_heartbeat_leases, now)
+            self.stats.leases_expired += len(expired) + expired_hb
+        free = self.max_concurrency - len(self._inflight)
+        if free > 0 and plan.queued_runs:
+            started = await self._db(claims.claim_queued_runs, now, self.worker_id, free)
+            self._start(started)
+            free -= len(started)
+            more = more or len(started) > 0
+        if free > 0 and plan.job_due(now):
+            started, has_more = await self._db(
+                claims.claim_due_occurrences, now, self.worker_id, min(free, CLAIM_BATCH)
+            )
+            self._start(started)
+            free -= len(started)
+            more = more or has_more
+        if free > 0 and plan.heartbeat_due(now):
+            requests = await self._db(self._claim_heartbeats, now, free)
+            self._start(requests)
+            self.stats.heartbeats_started += len(requests)
+            more = more or len(requests) == free
+        return more and len(self._inflight) < self.max_concurrency
+
+    def _read_plan(self, started: datetime) -> WakePlan:
+        announce = time.monotonic() - self._last_presence >= PRESENCE_EVERY_SECONDS
+        if announce:
+            self._last_presence = time.monotonic()
+        return read_wake_plan(self.worker_id, started if announce else None)
+
+    def _claim_heartbeats(self, now: datetime, limit: int) -> list[claims.Dispatch]:
+        runs = heartbeat_services.claim_due_heartbeats(now, self.worker_id, settings.UA_RUN_LEASE_SECONDS, limit)
+        requests = []
+        for run in runs:
+            target, body, timeout = heartbeat_services.build_heartbeat_request(run)
+            requests.append(claims.Dispatch(run.run_id, run.session_id, target, body, timeout, kind="heartbeat"))
+        return requests
+
+    # --- dispatching --------------------------------------------------------------------------------
+    def _start(self, requests: list[claims.Dispatch]) -> None:
+        for request in requests:
+            if request.kind == "cron":
+                self.stats.runs_started += 1
+            task = asyncio.ensure_future(self._deliver(request))
+            self._inflight[request.run_id] = task
+
+    async def _deliver(self, request: claims.Dispatch) -> None:
+        outcome = await dispatch.deliver(request.target, request.body, request.timeout, kind=request.kind)
+        results = self._cron_results if request.kind == "cron" else self._heartbeat_results
+        results.append((request.run_id, outcome))
+        self._wake.set()
+
+    async def _flush_results(self) -> None:
+        cron, self._cron_results = self._cron_results, []
+        beats, self._heartbeat_results = self._heartbeat_results, []
+        if cron:
+            finished = await self._db(outcomes.record_outcomes, cron, clock.now())
+            self.stats.runs_finished += len(finished)
+        for run_id, outcome in beats:
+            await self._db(
+                heartbeat_services.finish_heartbeat, run_id, _hb_status(outcome), outcome.output,
+                outcome.error, clock.now(),
+            )
+        for run_id, _ in cron + beats:
+            self._inflight.pop(run_id, None)
+
+    async def _renew_if_due(self) -> None:
+        if not self._inflight or time.monotonic() - self._last_renewal < settings.UA_RUN_LEASE_SECONDS / 3:
+            return
+        self._last_renewal = time.monotonic()
+        await self._db(outcomes.renew_leases, list(self._inflight), self.worker_id, clock.now())
+
+    # --- sleeping -----------------------------------------------------------------------------------
+    def _seconds_until(self, moment: datetime | None) -> float:
+        floor = settings.UA_SCHEDULER_SAFETY_POLL_SECONDS
+        if connection.vendor != "postgresql":
+            floor = min(floor, 5.0)  # no cross-process notifications on SQLite: poll a little faster
+        if self._inflight:
+            floor = min(floor, settings.UA_RUN_LEASE_SECONDS / 3)
+        if moment is None:
+            return floor
+        return max(0.0, min(floor, (moment - clock.now()).total_seconds()))
+
+    async def _sleep(self, timeout: float, stop: threading.Event) -> None:
+        if timeout <= 0 or stop.is_set():
+            return
+        if self._cron_results or self._heartbeat_results:
+            return
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def _drain(self, grace: float = 5.0) -> None:
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=grace)
+        await self._flush_results()
+
+    def _shutdown_db(self) -> None:
+        presence.retire(self.worker_id)
+        connection.close()
+
+
+def _hb_status(outcome: Outcome) -> str:
+    return "success" if outcome.status in ("success", "deferred") else "error"
+
+
+def run_forever(stop: threading.Event, **kwargs: Any) -> None:
+    """Entry point for a thread or process: run one scheduler until `stop` is set."""
+    asyncio.run(Scheduler(**kwargs).run(stop))
+

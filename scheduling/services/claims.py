@@ -1,0 +1,200 @@
+"""Turning due occurrences and queued runs into running runs, exactly once across scheduler processes.
+
+A claim is one short transaction: lock the due job rows with SKIP LOCKED (another scheduler takes the
+next ones instead of waiting), insert the runs, append their events, advance `next_run_at`. Two
+schedulers can therefore never start one occurrence twice; the unique (job, scheduled_at, attempt) key
+is the backstop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from scheduling.event_log import append_events
+from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
+from scheduling.occurrences import newest_occurrences, next_occurrence_of
+from scheduling.services import notifications, stasis
+from scheduling.services.runs import new_run_for
+from scheduling.signals import cron_run_event
+from scheduling.targets import default_target
+
+
+@dataclass
+class Dispatch:
+    """A run that has started and must now be delivered to its target."""
+
+    run_id: str
+    job_id: str
+    target: dict
+    body: dict[str, Any]
+    timeout: float
+    kind: str = "cron"
+
+
+@dataclass
+class ClaimPlan:
+    now: datetime
+    worker_id: str
+    runs: list[CronRun] = field(default_factory=list)
+    dispatches: list[Dispatch] = field(default_factory=list)
+    missed: dict[str, list[CronRun]] = field(default_factory=dict)
+
+    def start(self, job: CronJob, run: CronRun) -> None:
+        run.status, run.started_at = RunStatus.RUNNING, self.now
+        run.lease_owner = self.worker_id
+        run.lease_expires_at = self.now + timedelta(seconds=settings.UA_RUN_LEASE_SECONDS)
+        job.last_run_at = self.now
+        self.runs.append(run)
+        self.dispatches.append(dispatch_for(job, run))
+
+    def close(self, run: CronRun, status: str, error: str) -> None:
+        run.status, run.finished_at, run.error = status, self.now, error
+        self.runs.append(run)
+
+
+def dispatch_for(job: CronJob, run: CronRun) -> Dispatch:
+    body = {
+        "run_id": run.run_id,
+        "occurrence_id": run.occurrence_id,
+        "job_id": job.job_id,
+        "command": job.command,
+        "scheduled_at": run.scheduled_at.timestamp() if run.scheduled_at else None,
+        "session_id": job.session_id or None,
+        "model": job.model or None,
+        "metadata": job.metadata,
+        "reason": run.reason,
+        "attempt": run.attempt,
+    }
+    return Dispatch(run.run_id, job.job_id, job.target or default_target(), body, float(job.timeout_seconds))
+
+
+def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[list[Dispatch], bool]:
+    """Claim up to `limit` due jobs. Returns the runs to deliver and whether more jobs may be due."""
+    grace = timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS)
+    with transaction.atomic():
+        jobs = list(
+            CronJob.objects.select_for_update(skip_locked=True)
+            .filter(next_run_at__lte=now)
+            .order_by("next_run_at")[:limit]
+        )
+        if not jobs:
+            return [], False
+        ids = [job.job_id for job in jobs]
+        active = set(
+            CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list("job_id", flat=True)
+        )
+        # Occurrences that already have a run (say, next_run_at set back by hand) only move forward.
+        taken = set(
+            CronRun.objects.filter(job_id__in=ids, attempt=1, scheduled_at__in=[j.next_run_at for j in jobs])
+            .values_list("job_id", "scheduled_at")
+        )
+        plan = ClaimPlan(now=now, worker_id=worker_id)
+        for job in jobs:
+            if (job.job_id, job.next_run_at) in taken:
+                job.next_run_at = _following(job, job.next_run_at)
+            elif now - job.next_run_at > grace:
+                _plan_missed(job, plan, active, now - grace)
+            else:
+                _plan_on_time(job, plan, active)
+        CronRun.objects.bulk_create(plan.runs)
+        append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
+        CronJob.objects.bulk_update(jobs, ["next_run_at", "last_run_at"])
+        _file_misses(jobs, plan)
+    # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
+    more = len(jobs) == limit or any(job.next_run_at and job.next_run_at <= now for job in jobs)
+    return plan.dispatches, more
+
+
+def _plan_on_time(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
+    run = new_run_for(job, reason=RunReason.SCHEDULE, scheduled_at=job.next_run_at)
+    if job.overlap == "skip" and job.job_id in active:
+        plan.close(run, RunStatus.SKIPPED, "previous run still running (overlap=skip)")
+    else:
+        plan.start(job, run)
+        active.add(job.job_id)
+    job.next_run_at = _following(job, job.next_run_at)
+
+
+def _plan_missed(job: CronJob, plan: ClaimPlan, active: set[str], cutoff: datetime) -> None:
+    """Every occurrence older than the grace is recorded as missed (the newest ones individually, the
+    rest counted), then the job resumes at its first occurrence still within the grace."""
+    keep = max(1, settings.UA_MISSED_RUN_RECORD_LIMIT)
+    occurrences, omitted = newest_occurrences(job, job.next_run_at, cutoff, keep)
+    catch_up = job.missed_policy == "run_once" and (job.overlap == "allow" or job.job_id not in active)
+    grace = settings.UA_MISFIRE_GRACE_SECONDS
+    missed_runs = []
+    for index, moment in enumerate(occurrences):
+        run = new_run_for(job, reason=RunReason.SCHEDULE, scheduled_at=moment)
+        if catch_up and index == len(occurrences) - 1:
+            run.reason = RunReason.CATCH_UP
+            plan.start(job, run)
+            continue
+        error = f"not started within the {grace}s misfire grace (runtime down or saturated)"
+        if index == 0 and omitted:
+            error += f"; {omitted} earlier occurrences were missed too and are not listed one by one"
+        plan.close(run, RunStatus.MISSED, error)
+        missed_runs.append(run)
+    if missed_runs:
+        plan.missed[job.job_id] = missed_runs
+    job.next_run_at = None if job.schedule_kind == "at" else next_occurrence_of(job, cutoff)
+
+
+def _following(job: CronJob, occurrence: datetime) -> datetime | None:
+    return None if job.schedule_kind == "at" else next_occurrence_of(job, occurrence)
+
+
+def _file_misses(jobs: list[CronJob], plan: ClaimPlan) -> None:
+    """The newest miss of a stasis-policy job becomes its pending entry; misses notify the operator."""
+    by_id = {job.job_id: job for job in jobs}
+    for job_id, runs in plan.missed.items():
+        job, newest = by_id[job_id], runs[-1]
+        entry = None
+        if job.missed_policy == "stasis":
+            entry = stasis.open_entry(job, newest, plan.now, reason=newest.error)
+        notifications.notify_missed(job, entry, len(runs), newest)
+
+
+def _event_type(run: CronRun) -> str:
+    run._loaded_status = run.status
+    return {
+        RunStatus.RUNNING: "cron_run_started",
+        RunStatus.MISSED: "cron_run_missed",
+        RunStatus.SKIPPED: "cron_run_completed",
+    }[run.status]
+
+
+def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:
+    """Start queued runs (run-now, backfill approvals) in creation order."""
+    with transaction.atomic():
+        runs = list(
+            CronRun.objects.select_for_update(skip_locked=True)
+            .filter(status=RunStatus.QUEUED)
+            .order_by("created_at")[:limit]
+        )
+        if not runs:
+            return []
+        jobs = CronJob.objects.in_bulk([run.job_id for run in runs])
+        plan = ClaimPlan(now=now, worker_id=worker_id)
+        for run in runs:
+            job = jobs.get(run.job_id)
+            if job is None:
+                plan.close(run, RunStatus.CANCELLED, "job deleted before the run started")
+            else:
+                plan.start(job, run)
+        CronRun.objects.bulk_update(
+            runs, ["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"]
+        )
+        append_events([cron_run_event(run, _queued_event_type(run)) for run in runs])
+        CronJob.objects.bulk_update(list(jobs.values()), ["last_run_at"])
+    return plan.dispatches
+
+
+def _queued_event_type(run: CronRun) -> str:
+    run._loaded_status = run.status
+    return "cron_run_started" if run.status == RunStatus.RUNNING else "cron_run_completed"
+

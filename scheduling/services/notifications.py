@@ -1,0 +1,90 @@
+"""Operator notifications for misses and failures (contract §7).
+
+`priority=low` jobs raise none. Repeated failures of one job collapse into its one live failure
+notification (its `count` grows); the next success resolves it.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from scheduling import clock
+from scheduling.models import CronJob, CronRun, Notification, StasisEntry
+
+FAILURE = "run_failed"
+MISSED = "run_missed"
+
+
+def action_url(event_id: str) -> str:
+    return f"{settings.UA_PUBLIC_BASE_URL}/api/v1/ops/calendar/events/{event_id}/action"
+
+
+def calendar_event_id(source: str, source_ref: str, moment_epoch: float) -> str:
+    return f"{source}|{source_ref}|{int(moment_epoch)}"
+
+
+def notify_missed(job: CronJob, entry: StasisEntry | None, missed_count: int, newest: CronRun) -> None:
+    if job.priority == "low":
+        return
+    event_id = entry.event_id if entry else newest.occurrence_id
+    actions = (
+        [{"action": name, "method": "POST", "url": action_url(event_id)}
+         for name in ("approve_backfill_run", "reschedule", "delete_missed")]
+        if entry else []
+    )
+    noun = "occurrence" if missed_count == 1 else "occurrences"
+    _upsert(
+        job, MISSED, newest.run_id,
+        title=f"{job.title or job.job_id} missed {missed_count} {noun}",
+        detail=newest.error or "not started within the misfire grace",
+        actions=actions,
+        collapse=False,
+    )
+
+
+def notify_failure(job: CronJob, run: CronRun) -> None:
+    if job.priority == "low":
+        return
+    event_id = run.occurrence_id
+    _upsert(
+        job, FAILURE, run.run_id,
+        title=f"{job.title or job.job_id} failed",
+        detail=run.error,
+        actions=[{"action": "run_now", "method": "POST", "url": action_url(event_id)}],
+        collapse=True,
+    )
+
+
+def resolve_failures(job_id: str) -> None:
+    Notification.objects.filter(source="cron", source_ref=job_id, kind=FAILURE, status="live").update(
+        status="resolved", updated_at=clock.now()
+    )
+
+
+def _upsert(job: CronJob, kind: str, run_id: str, *, title: str, detail: str, actions: list,
+            collapse: bool) -> Notification:
+    now = clock.now()
+    if collapse:
+        live = (
+            Notification.objects.select_for_update()
+            .filter(source="cron", source_ref=job.job_id, kind=kind, status="live")
+            .first()
+        )
+        if live is not None:
+            live.count += 1
+            live.detail, live.run_id, live.updated_at, live.actions = detail, run_id, now, actions
+            live.save(update_fields=["count", "detail", "run_id", "updated_at", "actions"])
+            return live
+    return Notification.objects.create(
+        kind=kind, source="cron", source_ref=job.job_id, owner_id=job.owner_id, title=title[:300],
+        detail=detail, actions=actions, run_id=run_id, created_at=now, updated_at=now,
+    )
+
+
+def list_notifications(owner_id: str | None, status: str | None = "live", limit: int = 100) -> list:
+    queryset = Notification.objects.all()
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    return list(queryset.order_by("-updated_at")[:limit])

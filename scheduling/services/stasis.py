@@ -1,0 +1,128 @@
+"""The stasis queue (contract §7): a missed occurrence waits here for an operator decision.
+
+At most one pending entry per job: a newer miss supersedes the older one (`skipped_superseded`).
+Resolved entries never return to pending.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from scheduling import clock, schedule
+from scheduling.errors import Conflict, InvalidInput, NotFound
+from scheduling.models import CronJob, CronRun, RunReason, StasisEntry, StasisStatus
+from scheduling.services.jobs import create_job, get_job
+from scheduling.services.runs import new_run_for
+from scheduling.snapshots import run_snapshot
+
+
+def open_entry(job: CronJob, missed: CronRun, now: datetime, reason: str) -> StasisEntry:
+    """Make `missed` the job's pending entry (caller holds the transaction and the job row lock)."""
+    for older in StasisEntry.objects.select_for_update().filter(
+        source="cron", source_ref=job.job_id, status=StasisStatus.PENDING
+    ):
+        older.status, older.resolved_at = StasisStatus.SKIPPED_SUPERSEDED, now
+        older.save()
+    entry = StasisEntry(
+        event_id=f"cron|{job.job_id}|{int(missed.scheduled_at.timestamp())}",
+        source="cron",
+        source_ref=job.job_id,
+        owner_id=job.owner_id,
+        session_id=job.session_id,
+        channel=job.channel,
+        scheduled_at=missed.scheduled_at,
+        detected_at=now,
+        reason=reason,
+        run_id=missed.run_id,
+        event={"title": job.title or job.command[:200], "run": run_snapshot(missed)},
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def get_entry(entry_or_event_id: str, owner_id: str | None) -> StasisEntry:
+    queryset = StasisEntry.objects.all()
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    entry = (
+        queryset.filter(entry_id=entry_or_event_id).first()
+        or queryset.filter(event_id=entry_or_event_id).order_by("-detected_at").first()
+    )
+    if entry is None:
+        raise NotFound(f"no stasis entry {entry_or_event_id}", "entry_id")
+    return entry
+
+
+def list_entries(owner_id: str | None, status: str | None = StasisStatus.PENDING) -> list[StasisEntry]:
+    queryset = StasisEntry.objects.all()
+    if owner_id is not None:
+        queryset = queryset.filter(owner_id=owner_id)
+    if status:
+        queryset = queryset.filter(status=status)
+    return list(queryset.order_by("-detected_at"))
+
+
+def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
+    """Run the missed occurrence now, keeping its original `scheduled_at` (as attempt 2 of it)."""
+    with transaction.atomic():
+        entry = _lock_pending(entry_id, owner_id)
+        job = get_job(entry.source_ref, owner_id)
+        attempt = 1 + max(
+            CronRun.objects.filter(job_id=job.job_id, scheduled_at=entry.scheduled_at)
+            .values_list("attempt", flat=True),
+            default=0,
+        )
+        run = new_run_for(job, reason=RunReason.BACKFILL, scheduled_at=entry.scheduled_at, attempt=attempt)
+        run.save(force_insert=True)
+        _resolve(entry, StasisStatus.APPROVED_AND_RUN, run.run_id)
+    return run
+
+
+def reschedule(entry_id: str, run_at: Any = None, timezone: str | None = None,
+               owner_id: str | None = None) -> CronJob:
+    """A one-shot copy of the job at `run_at` (default now + 1 h), marked as the backfill of the job."""
+    with transaction.atomic():
+        entry = _lock_pending(entry_id, owner_id)
+        job = get_job(entry.source_ref, owner_id)
+        tz_name = timezone or job.timezone
+        when = run_at if run_at not in (None, "") else clock.iso(clock.now() + timedelta(hours=1))
+        try:
+            schedule.parse_run_at(when, tz_name, clock.now())
+        except schedule.ScheduleError as error:
+            raise InvalidInput(error.detail, error.field) from None
+        copy = create_job(_one_shot_copy(job, when, tz_name), job.owner_id if owner_id is None else owner_id)
+        _resolve(entry, StasisStatus.RESCHEDULED, "")
+    return copy
+
+
+def delete_missed(entry_id: str, owner_id: str | None = None) -> StasisEntry:
+    with transaction.atomic():
+        entry = _lock_pending(entry_id, owner_id)
+        _resolve(entry, StasisStatus.DELETED, "")
+    return entry
+
+
+def _one_shot_copy(job: CronJob, run_at: Any, tz_name: str) -> dict[str, Any]:
+    return {
+        "command": job.command, "run_at": run_at, "timezone": tz_name, "user_id": job.owner_id,
+        "session_id": job.session_id, "channel": job.channel, "title": job.title, "priority": job.priority,
+        "wake_heartbeat": job.wake_heartbeat, "timeout_seconds": job.timeout_seconds, "target": job.target,
+        "model": job.model, "delete_after_run": True,
+        "metadata": {**(job.metadata or {}), "backfill_for_job_id": job.job_id},
+    }
+
+
+def _lock_pending(entry_id: str, owner_id: str | None) -> StasisEntry:
+    entry = get_entry(entry_id, owner_id)
+    entry = StasisEntry.objects.select_for_update().get(entry_id=entry.entry_id)
+    if entry.status != StasisStatus.PENDING:
+        raise Conflict(f"stasis entry {entry.entry_id} is already {entry.status}", "entry_id")
+    return entry
+
+
+def _resolve(entry: StasisEntry, status: str, run_id: str) -> None:
+    entry.status, entry.resolved_at, entry.resolution_run_id = status, clock.now(), run_id
+    entry.save()

@@ -1,0 +1,49 @@
+"""What wakes the scheduler: PostgreSQL LISTEN in a background thread (changes committed by any process),
+and the in-process doorbell (changes committed by this process; the only source on SQLite)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from django.db import connections
+
+from scheduling.event_log import NOTIFY_CHANNEL
+
+logger = logging.getLogger(__name__)
+
+# The listener thread checks for shutdown this often while no notification arrives.
+LISTEN_TIMEOUT_SECONDS = 30.0
+
+
+def _conninfo() -> dict:
+    params = dict(connections["default"].get_connection_params())
+    for django_only in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(django_only, None)
+    return params
+
+
+def start_listener(on_notify: Callable[[], None], stop: threading.Event) -> threading.Thread:
+    thread = threading.Thread(target=_listen, args=(on_notify, stop), name="pg-listener", daemon=True)
+    thread.start()
+    return thread
+
+
+def _listen(on_notify: Callable[[], None], stop: threading.Event) -> None:
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            with psycopg.connect(**_conninfo(), autocommit=True) as conn:
+                conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                backoff = 0.5
+                # Anything committed while we were not listening has no notification coming: look now.
+                on_notify()
+                while not stop.is_set():
+                    for _ in conn.notifies(timeout=LISTEN_TIMEOUT_SECONDS):
+                        on_notify()
+        except psycopg.Error as error:
+            logger.warning("listener connection lost: %s", error, extra={"action": "listener_reconnect"})
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
