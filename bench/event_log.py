@@ -135,8 +135,15 @@ def append_config(writers: int, per_txn: int, total: int) -> tuple[list[object],
     p50, p99, _ = percentiles(samples)
     rate = events / elapsed
     label = f"{writers} writer{'s' if writers > 1 else ''}, {per_txn} ev/txn"
-    row = [label, f"{events:,}", f"{elapsed:.2f}", f"{rate:,.0f}", f"{p50:.2f}", f"{p99:.2f}",
-           "OK" if ok else "FAIL"]
+    row = [
+        label,
+        f"{events:,}",
+        f"{elapsed:.2f}",
+        f"{rate:,.0f}",
+        f"{p50:.2f}",
+        f"{p99:.2f}",
+        "OK" if ok else "FAIL",
+    ]
     return row, rate
 
 
@@ -189,8 +196,14 @@ def over_http(requests: int, rng: random.Random, token: str) -> tuple[list[float
     port = free_port()
     log = tempfile.TemporaryFile()
     cmd = ["uv", "run", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    server = subprocess.Popen(cmd, cwd=_setup.REPO_ROOT, env=os.environ.copy(), stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        cmd,
+        cwd=_setup.REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
@@ -209,7 +222,9 @@ def over_http(requests: int, rng: random.Random, token: str) -> tuple[list[float
             for i in range(requests + 10):
                 since = random_since(rng)
                 t = time.perf_counter()
-                response = client.get("/api/v1/ops/scheduling/events", params={"since_seq": since, "limit": PAGE})
+                response = client.get(
+                    "/api/v1/ops/scheduling/events", params={"since_seq": since, "limit": PAGE}
+                )
                 elapsed = time.perf_counter() - t
                 if response.status_code != 200 or len(response.json()["events"]) != PAGE:
                     raise RuntimeError(f"bad replay page: {response.status_code} {response.text[:300]}")
@@ -265,16 +280,24 @@ def main() -> None:
     http_p = percentiles(http)
     replay_rows = [
         ["read_since + envelope + json (in-process)", args.requests, *(f"{v:.2f}" for v in base)],
-        [f"GET events limit={PAGE} via daphne (~{kib:.0f} KiB)", args.requests, *(f"{v:.2f}" for v in http_p)],
+        [
+            f"GET events limit={PAGE} via daphne (~{kib:.0f} KiB)",
+            args.requests,
+            *(f"{v:.2f}" for v in http_p),
+        ],
     ]
     print(f"replay: {last:,} events in the log, random since_seq, full pages of {PAGE}")
     print(_setup.format_table(["replay page", "requests", "p50 ms", "p99 ms", "max ms"], replay_rows), "\n")
 
     rate4 = rates[(4, 1)]
-    print(f"target: >= {TARGET_EVENTS_PER_S:,} events/s with 4 writers, 1 ev/txn: {rate4:,.0f} "
-          f"-> {'MET' if rate4 >= TARGET_EVENTS_PER_S else 'MISSED'}")
-    print(f"target: replay page p50 <= {TARGET_REPLAY_P50_MS:.0f} ms: {http_p[0]:.2f} ms "
-          f"-> {'MET' if http_p[0] <= TARGET_REPLAY_P50_MS else 'MISSED'}")
+    print(
+        f"target: >= {TARGET_EVENTS_PER_S:,} events/s with 4 writers, 1 ev/txn: {rate4:,.0f} "
+        f"-> {'MET' if rate4 >= TARGET_EVENTS_PER_S else 'MISSED'}"
+    )
+    print(
+        f"target: replay page p50 <= {TARGET_REPLAY_P50_MS:.0f} ms: {http_p[0]:.2f} ms "
+        f"-> {'MET' if http_p[0] <= TARGET_REPLAY_P50_MS else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

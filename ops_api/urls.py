@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
-from ops_api.views import events, health, jobs
+from ops_api.views import events, health, jobs, stasis
+from ops_api.views.heartbeats import heartbeat_urlpatterns
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -12,4 +13,7 @@ urlpatterns = [
     path("cron/runs/<str:run_id>", jobs.RunDetail.as_view(), name="cron-run"),
     path("cron/runs/<str:run_id>/complete", jobs.RunComplete.as_view(), name="cron-run-complete"),
     path("ops/scheduling/events", events.EventReplay.as_view(), name="scheduling-events"),
+    path("ops/notifications", stasis.NotificationList.as_view(), name="notifications"),
+    path("ops/stasis", stasis.StasisQueue.as_view(), name="stasis-queue"),
+    path("", include(heartbeat_urlpatterns)),
 ]

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from scheduling import schedule
+from scheduling.errors import DomainError
 from scheduling.models import (
     CronJob,
     CronRun,
@@ -18,6 +19,7 @@ from scheduling.models import (
     Notification,
     StasisEntry,
 )
+from scheduling.services import stasis
 from scheduling.services.jobs import prepare_admin_save
 
 
@@ -45,8 +47,17 @@ class CronJobForm(forms.ModelForm):
 @admin.register(CronJob)
 class CronJobAdmin(admin.ModelAdmin):
     form = CronJobForm
-    list_display = ("job_id", "title", "owner_id", "schedule_kind", "cron_expr", "every_seconds", "enabled",
-                    "next_run_at", "last_run_at")
+    list_display = (
+        "job_id",
+        "title",
+        "owner_id",
+        "schedule_kind",
+        "cron_expr",
+        "every_seconds",
+        "enabled",
+        "next_run_at",
+        "last_run_at",
+    )
     list_filter = ("enabled", "schedule_kind", "priority", "missed_policy")
     search_fields = ("job_id", "title", "command", "owner_id", "session_id")
     readonly_fields = ("next_run_at", "last_run_at", "created_at", "updated_at")
@@ -68,16 +79,32 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(CronRun)
 class CronRunAdmin(ReadOnlyAdmin):
-    list_display = ("run_id", "job_id", "job_title", "status", "reason", "scheduled_at", "started_at",
-                    "finished_at")
+    list_display = (
+        "run_id",
+        "job_id",
+        "job_title",
+        "status",
+        "reason",
+        "scheduled_at",
+        "started_at",
+        "finished_at",
+    )
     list_filter = ("status", "reason")
     search_fields = ("run_id", "job_id", "owner_id")
 
 
 @admin.register(HeartbeatSession)
 class HeartbeatSessionAdmin(admin.ModelAdmin):
-    list_display = ("session_id", "owner_id", "every_seconds", "active_hours", "enabled", "busy",
-                    "next_due_at", "last_run_at")
+    list_display = (
+        "session_id",
+        "owner_id",
+        "every_seconds",
+        "active_hours",
+        "enabled",
+        "busy",
+        "next_due_at",
+        "last_run_at",
+    )
     list_filter = ("enabled", "busy")
     search_fields = ("session_id", "owner_id")
     readonly_fields = ("next_due_at", "last_run_at", "last_summary", "created_at", "updated_at")
@@ -94,7 +121,31 @@ class StasisEntryAdmin(ReadOnlyAdmin):
     list_display = ("event_id", "source", "source_ref", "status", "scheduled_at", "detected_at", "reason")
     list_filter = ("status", "source")
     search_fields = ("event_id", "source_ref", "owner_id")
-    actions: list = []
+    actions = ["approve_and_run", "reschedule_in_an_hour", "delete_missed"]
+
+    def _apply(self, request: Any, queryset: Any, service: Any, verb: str) -> None:
+        done, refused = 0, []
+        for entry in queryset:
+            try:
+                service(entry.entry_id)
+                done += 1
+            except DomainError as error:
+                refused.append(f"{entry.event_id}: {error.detail}")
+        self.message_user(request, f"{verb} {done} entr{'y' if done == 1 else 'ies'}.")
+        for line in refused:
+            self.message_user(request, line, level=messages.WARNING)
+
+    @admin.action(description="Approve & run (with the original scheduled time)")
+    def approve_and_run(self, request: Any, queryset: Any) -> None:
+        self._apply(request, queryset, stasis.approve_backfill_run, "Approved")
+
+    @admin.action(description="Reschedule as a one-shot in one hour")
+    def reschedule_in_an_hour(self, request: Any, queryset: Any) -> None:
+        self._apply(request, queryset, stasis.reschedule, "Rescheduled")
+
+    @admin.action(description="Delete missed run")
+    def delete_missed(self, request: Any, queryset: Any) -> None:
+        self._apply(request, queryset, stasis.delete_missed, "Deleted")
 
 
 @admin.register(Notification)

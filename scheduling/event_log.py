@@ -70,7 +70,7 @@ def append_events(drafts: list[EventDraft]) -> list[LifecycleEvent]:
         new_last = rows[-1].seq
         if new_last // _TRIM_EVERY != last_seq // _TRIM_EVERY:
             _trim(new_last)
-        _announce()
+        announce_change()
     return rows
 
 
@@ -91,7 +91,9 @@ def _trim(last_seq: int) -> None:
     LifecycleEvent.objects.filter(seq__lte=last_seq - keep).delete()
 
 
-def _announce() -> None:
+def announce_change() -> None:
+    """Wake listeners when the current transaction commits (also for changes that carry no event, such
+    as a queued run or a rescheduled heartbeat: the scheduler must look again)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             # NOTIFY is transactional: delivered only if this transaction commits, and identical

@@ -24,9 +24,7 @@ CHOICE_FIELDS = {
 BOOL_FIELDS = ("enabled", "delete_after_run")
 
 
-def clean_job_input(
-    data: Any, *, existing: CronJob | None, partial: bool, now: datetime
-) -> dict[str, Any]:
+def clean_job_input(data: Any, *, existing: CronJob | None, partial: bool, now: datetime) -> dict[str, Any]:
     """Clean values for the model fields present in `data` (all of them unless `partial`)."""
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
@@ -83,7 +81,11 @@ def _clean_schedule(data: dict, *, partial: bool, tz_name: str, now: datetime) -
     if "cron_expr" in given:
         if not isinstance(data["cron_expr"], str):
             raise InvalidInput("cron_expr must be a string", "cron_expr")
-        return {**blank, "schedule_kind": "cron", "cron_expr": _parse(schedule.validate_cron, data["cron_expr"])}
+        return {
+            **blank,
+            "schedule_kind": "cron",
+            "cron_expr": _parse(schedule.validate_cron, data["cron_expr"]),
+        }
     every = _parse(schedule.parse_every, data["every"])
     minimum = settings.UA_CRON_MIN_INTERVAL_SECONDS
     if every < minimum:

@@ -38,7 +38,9 @@ def occurrences_of(job: CronJob, after: datetime, until: datetime, limit: int) -
     )
 
 
-def newest_occurrences(job: CronJob, first: datetime, cutoff: datetime, keep: int) -> tuple[list[datetime], int]:
+def newest_occurrences(
+    job: CronJob, first: datetime, cutoff: datetime, keep: int
+) -> tuple[list[datetime], int]:
     """The newest `keep` occurrences in [first, cutoff] and how many older ones there are (estimated for
     long cron gaps). Bounded work however long the gap: a month of minutely misses costs a few windows,
     not 40,000 iterations."""

@@ -75,6 +75,9 @@ class Scheduler:
         listener_stop = threading.Event()
         if connection.vendor == "postgresql":
             wakeups.start_listener(self.ring, listener_stop)
+        # A thread parked on stop.wait() rings the loop awake at once when shutdown is requested.
+        stop_waiter = threading.Thread(target=lambda: stop.wait() or self.ring(), daemon=True)
+        stop_waiter.start()
         started = clock.now()
         logger.info("scheduler %s started", self.worker_id, extra={"action": "scheduler_started"})
         try:
@@ -142,11 +145,15 @@ class Scheduler:
         return read_wake_plan(self.worker_id, started if announce else None)
 
     def _claim_heartbeats(self, now: datetime, limit: int) -> list[claims.Dispatch]:
-        runs = heartbeat_services.claim_due_heartbeats(now, self.worker_id, settings.UA_RUN_LEASE_SECONDS, limit)
+        runs = heartbeat_services.claim_due_heartbeats(
+            now, self.worker_id, settings.UA_RUN_LEASE_SECONDS, limit
+        )
         requests = []
         for run in runs:
             target, body, timeout = heartbeat_services.build_heartbeat_request(run)
-            requests.append(claims.Dispatch(run.run_id, run.session_id, target, body, timeout, kind="heartbeat"))
+            requests.append(
+                claims.Dispatch(run.run_id, run.session_id, target, body, timeout, kind="heartbeat")
+            )
         return requests
 
     # --- dispatching --------------------------------------------------------------------------------
@@ -171,8 +178,12 @@ class Scheduler:
             self.stats.runs_finished += len(finished)
         for run_id, outcome in beats:
             await self._db(
-                heartbeat_services.finish_heartbeat, run_id, _hb_status(outcome), outcome.output,
-                outcome.error, clock.now(),
+                heartbeat_services.finish_heartbeat,
+                run_id,
+                _hb_status(outcome),
+                outcome.output,
+                outcome.error,
+                clock.now(),
             )
         for run_id, _ in cron + beats:
             self._inflight.pop(run_id, None)
@@ -221,4 +232,3 @@ def _hb_status(outcome: Outcome) -> str:
 def run_forever(stop: threading.Event, **kwargs: Any) -> None:
     """Entry point for a thread or process: run one scheduler until `stop` is set."""
     asyncio.run(Scheduler(**kwargs).run(stop))
-

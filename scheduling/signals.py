@@ -27,8 +27,16 @@ from scheduling.models import (
 # Saves that only touch scheduler bookkeeping are not lifecycle changes of the job or session.
 JOB_BOOKKEEPING_FIELDS = frozenset({"next_run_at", "last_run_at", "updated_at"})
 SESSION_BOOKKEEPING_FIELDS = frozenset(
-    {"next_due_at", "last_run_at", "last_summary", "pending_wake", "last_alert_digest", "last_alert_at",
-     "busy", "updated_at"}
+    {
+        "next_due_at",
+        "last_run_at",
+        "last_summary",
+        "pending_wake",
+        "last_alert_digest",
+        "last_alert_at",
+        "busy",
+        "updated_at",
+    }
 )
 
 CRON_RUN_EVENT_BY_STATUS = {

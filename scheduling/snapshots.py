@@ -110,13 +110,17 @@ def heartbeat_run_snapshot(run: HeartbeatRun) -> dict[str, Any]:
         "reason": run.reason,
         "scheduled_at": epoch(run.scheduled_at),
         "scheduled_at_utc": iso(run.scheduled_at),
-        "occurrence_id": f"heartbeat|{run.session_id}|{int((run.scheduled_at or run.created_at).timestamp())}",
+        "occurrence_id": f"heartbeat|{run.session_id}|{int(_nominal(run).timestamp())}",
         "started_at": epoch(run.started_at),
         "finished_at": epoch(run.finished_at),
         "ok_only": run.ok_only,
         "error": run.error or None,
         "output_preview": (run.output or "")[:OUTPUT_PREVIEW_CHARS] or None,
     }
+
+
+def _nominal(run: HeartbeatRun) -> Any:
+    return run.scheduled_at or run.created_at
 
 
 def stasis_snapshot(entry: StasisEntry) -> dict[str, Any]:

@@ -29,7 +29,9 @@ def clean_target(value: Any, previous: dict | None = None, field: str = "target"
     if kind == "handler":
         name = value.get("name")
         if not isinstance(name, str) or not is_known_handler(name):
-            raise InvalidInput(f"unknown handler {name!r}; known: echo, fail, sleep:<seconds>", f"{field}.name")
+            raise InvalidInput(
+                f"unknown handler {name!r}; known: echo, fail, sleep:<seconds>", f"{field}.name"
+            )
         return {"type": "handler", "name": name}
     if kind == "webhook":
         return _clean_webhook(value, previous or {}, field)

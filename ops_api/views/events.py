@@ -29,7 +29,9 @@ class EventReplay(APIView):
         events = events[:limit]
         # With no more to read, every seq up to the bound read first has committed and been seen (or
         # filtered out for this owner), so the cursor may jump there.
-        next_since_seq = events[-1].seq if has_more else max([since_seq, bounds.last_seq] + [e.seq for e in events])
+        next_since_seq = (
+            events[-1].seq if has_more else max([since_seq, bounds.last_seq] + [e.seq for e in events])
+        )
         state = current_state()
         return Response(
             {

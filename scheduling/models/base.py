@@ -5,6 +5,13 @@ from typing import Any
 from django.db import models, transaction
 
 
+def announce_change() -> None:
+    # Imported late: the event log module imports the models package.
+    from scheduling.event_log import announce_change as announce
+
+    announce()
+
+
 class RecordedModel(models.Model):
     """A domain row whose every save and delete appends a lifecycle event (see scheduling.signals).
 
@@ -19,6 +26,8 @@ class RecordedModel(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
+            # Even a save that appends no event (a queued run, a moved due time) must wake schedulers.
+            announce_change()
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=kwargs.get("using")):

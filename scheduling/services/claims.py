@@ -86,12 +86,15 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
             return [], False
         ids = [job.job_id for job in jobs]
         active = set(
-            CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list("job_id", flat=True)
+            CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list(
+                "job_id", flat=True
+            )
         )
         # Occurrences that already have a run (say, next_run_at set back by hand) only move forward.
         taken = set(
-            CronRun.objects.filter(job_id__in=ids, attempt=1, scheduled_at__in=[j.next_run_at for j in jobs])
-            .values_list("job_id", "scheduled_at")
+            CronRun.objects.filter(
+                job_id__in=ids, attempt=1, scheduled_at__in=[j.next_run_at for j in jobs]
+            ).values_list("job_id", "scheduled_at")
         )
         plan = ClaimPlan(now=now, worker_id=worker_id)
         for job in jobs:
@@ -197,4 +200,3 @@ def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatc
 def _queued_event_type(run: CronRun) -> str:
     run._loaded_status = run.status
     return "cron_run_started" if run.status == RunStatus.RUNNING else "cron_run_completed"
-

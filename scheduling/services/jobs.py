@@ -128,7 +128,9 @@ def describe_jobs(jobs: list[CronJob]) -> list[dict[str, Any]]:
     """Jobs as the API shows them: the snapshot plus `running` and `last_run`, in two queries total."""
     ids = [job.job_id for job in jobs]
     active = set(
-        CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list("job_id", flat=True)
+        CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list(
+            "job_id", flat=True
+        )
     )
     last_runs = _last_runs(ids)
     described = []
@@ -144,9 +146,7 @@ def describe_jobs(jobs: list[CronJob]) -> list[dict[str, Any]]:
 def _last_runs(job_ids: list[str]) -> dict[str, CronRun]:
     if not job_ids:
         return {}
-    latest = (
-        CronRun.objects.filter(job_id=OuterRef("job_id")).order_by("-created_at").values("run_id")[:1]
-    )
+    latest = CronRun.objects.filter(job_id=OuterRef("job_id")).order_by("-created_at").values("run_id")[:1]
     run_ids = (
         CronJob.objects.filter(job_id__in=job_ids)
         .annotate(last_run_id=Subquery(latest))

@@ -28,13 +28,18 @@ def notify_missed(job: CronJob, entry: StasisEntry | None, missed_count: int, ne
         return
     event_id = entry.event_id if entry else newest.occurrence_id
     actions = (
-        [{"action": name, "method": "POST", "url": action_url(event_id)}
-         for name in ("approve_backfill_run", "reschedule", "delete_missed")]
-        if entry else []
+        [
+            {"action": name, "method": "POST", "url": action_url(event_id)}
+            for name in ("approve_backfill_run", "reschedule", "delete_missed")
+        ]
+        if entry
+        else []
     )
     noun = "occurrence" if missed_count == 1 else "occurrences"
     _upsert(
-        job, MISSED, newest.run_id,
+        job,
+        MISSED,
+        newest.run_id,
         title=f"{job.title or job.job_id} missed {missed_count} {noun}",
         detail=newest.error or "not started within the misfire grace",
         actions=actions,
@@ -47,7 +52,9 @@ def notify_failure(job: CronJob, run: CronRun) -> None:
         return
     event_id = run.occurrence_id
     _upsert(
-        job, FAILURE, run.run_id,
+        job,
+        FAILURE,
+        run.run_id,
         title=f"{job.title or job.job_id} failed",
         detail=run.error,
         actions=[{"action": "run_now", "method": "POST", "url": action_url(event_id)}],
@@ -61,8 +68,9 @@ def resolve_failures(job_id: str) -> None:
     )
 
 
-def _upsert(job: CronJob, kind: str, run_id: str, *, title: str, detail: str, actions: list,
-            collapse: bool) -> Notification:
+def _upsert(
+    job: CronJob, kind: str, run_id: str, *, title: str, detail: str, actions: list, collapse: bool
+) -> Notification:
     now = clock.now()
     if collapse:
         live = (
@@ -76,8 +84,16 @@ def _upsert(job: CronJob, kind: str, run_id: str, *, title: str, detail: str, ac
             live.save(update_fields=["count", "detail", "run_id", "updated_at", "actions"])
             return live
     return Notification.objects.create(
-        kind=kind, source="cron", source_ref=job.job_id, owner_id=job.owner_id, title=title[:300],
-        detail=detail, actions=actions, run_id=run_id, created_at=now, updated_at=now,
+        kind=kind,
+        source="cron",
+        source_ref=job.job_id,
+        owner_id=job.owner_id,
+        title=title[:300],
+        detail=detail,
+        actions=actions,
+        run_id=run_id,
+        created_at=now,
+        updated_at=now,
     )
 
 

@@ -27,9 +27,11 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
     """Record a batch of outcomes in one transaction. Runs no longer running (finished by a lease sweep
     or a callback meanwhile) are left alone. Returns the runs that finished."""
     with transaction.atomic():
-        runs = CronRun.objects.select_for_update().filter(
-            run_id__in=[run_id for run_id, _ in results], status=RunStatus.RUNNING
-        ).in_bulk()
+        runs = (
+            CronRun.objects.select_for_update()
+            .filter(run_id__in=[run_id for run_id, _ in results], status=RunStatus.RUNNING)
+            .in_bulk()
+        )
         finished, waiting = [], []
         for run_id, outcome in results:
             run = runs.get(run_id)
@@ -53,7 +55,9 @@ def _finish(run: CronRun, status: str, output: str, error: str, now: datetime) -
     run._loaded_status = status
     run.status = status
     run.output = (output or "")[:MAX_OUTPUT_CHARS]
-    run.error = (error or ("target reported an error" if status == RunStatus.ERROR else ""))[:MAX_OUTPUT_CHARS]
+    run.error = (error or ("target reported an error" if status == RunStatus.ERROR else ""))[
+        :MAX_OUTPUT_CHARS
+    ]
     run.finished_at = now
     run.lease_owner, run.lease_expires_at = "", None
 

@@ -35,9 +35,10 @@ def queue_manual_run(job_id: str, owner_id: str | None, reason: str = RunReason.
         job = get_job(job_id, owner_id)
         # Lock the job row so two concurrent run-now requests cannot both pass the overlap check.
         CronJob.objects.select_for_update().filter(job_id=job.job_id).first()
-        if job.overlap == "skip" and CronRun.objects.filter(
-            job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES
-        ).exists():
+        if (
+            job.overlap == "skip"
+            and CronRun.objects.filter(job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES).exists()
+        ):
             raise Conflict("the job is already running and its overlap policy is skip", "job_id")
         run = new_run_for(job, reason=reason)
         run.save(force_insert=True)

@@ -71,8 +71,9 @@ def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
         entry = _lock_pending(entry_id, owner_id)
         job = get_job(entry.source_ref, owner_id)
         attempt = 1 + max(
-            CronRun.objects.filter(job_id=job.job_id, scheduled_at=entry.scheduled_at)
-            .values_list("attempt", flat=True),
+            CronRun.objects.filter(job_id=job.job_id, scheduled_at=entry.scheduled_at).values_list(
+                "attempt", flat=True
+            ),
             default=0,
         )
         run = new_run_for(job, reason=RunReason.BACKFILL, scheduled_at=entry.scheduled_at, attempt=attempt)
@@ -81,8 +82,9 @@ def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
     return run
 
 
-def reschedule(entry_id: str, run_at: Any = None, timezone: str | None = None,
-               owner_id: str | None = None) -> CronJob:
+def reschedule(
+    entry_id: str, run_at: Any = None, timezone: str | None = None, owner_id: str | None = None
+) -> CronJob:
     """A one-shot copy of the job at `run_at` (default now + 1 h), marked as the backfill of the job."""
     with transaction.atomic():
         entry = _lock_pending(entry_id, owner_id)
@@ -107,10 +109,19 @@ def delete_missed(entry_id: str, owner_id: str | None = None) -> StasisEntry:
 
 def _one_shot_copy(job: CronJob, run_at: Any, tz_name: str) -> dict[str, Any]:
     return {
-        "command": job.command, "run_at": run_at, "timezone": tz_name, "user_id": job.owner_id,
-        "session_id": job.session_id, "channel": job.channel, "title": job.title, "priority": job.priority,
-        "wake_heartbeat": job.wake_heartbeat, "timeout_seconds": job.timeout_seconds, "target": job.target,
-        "model": job.model, "delete_after_run": True,
+        "command": job.command,
+        "run_at": run_at,
+        "timezone": tz_name,
+        "user_id": job.owner_id,
+        "session_id": job.session_id,
+        "channel": job.channel,
+        "title": job.title,
+        "priority": job.priority,
+        "wake_heartbeat": job.wake_heartbeat,
+        "timeout_seconds": job.timeout_seconds,
+        "target": job.target,
+        "model": job.model,
+        "delete_after_run": True,
         "metadata": {**(job.metadata or {}), "backfill_for_job_id": job.job_id},
     }
 

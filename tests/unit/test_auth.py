@@ -19,14 +19,18 @@ def test_health_needs_no_token(client):
     assert {"timestamp", "version", "scheduler", "projector", "channel_layer"} <= body.keys()
 
 
-@pytest.mark.parametrize("headers", [{}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_X_UA_OPS_TOKEN": "x"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_X_UA_OPS_TOKEN": "x"}]
+)
 def test_missing_or_wrong_token_answers_401(headers):
     response = APIClient().get("/api/v1/cron/jobs", **headers)
     assert response.status_code == 401 and response.json()["error"] == "unauthorized"
 
 
 def test_operator_token_accepted_as_bearer_or_header():
-    assert APIClient().get("/api/v1/cron/jobs", HTTP_AUTHORIZATION=f"Bearer {OPERATOR_TOKEN}").status_code == 200
+    assert (
+        APIClient().get("/api/v1/cron/jobs", HTTP_AUTHORIZATION=f"Bearer {OPERATOR_TOKEN}").status_code == 200
+    )
     assert APIClient().get("/api/v1/cron/jobs", HTTP_X_UA_OPS_TOKEN=OPERATOR_TOKEN).status_code == 200
 
 
@@ -53,7 +57,9 @@ def test_owner_sees_and_changes_only_its_own_jobs(operator, owner_client):
     assert [j["job_id"] for j in alice.get("/api/v1/cron/jobs").json()["jobs"]] == [mine["job_id"]]
     for method in ("get", "delete"):
         assert getattr(alice, method)(f"/api/v1/cron/jobs/{theirs['job_id']}").status_code == 404
-    assert alice.patch(f"/api/v1/cron/jobs/{theirs['job_id']}", {"title": "x"}, format="json").status_code == 404
+    assert (
+        alice.patch(f"/api/v1/cron/jobs/{theirs['job_id']}", {"title": "x"}, format="json").status_code == 404
+    )
     assert alice.post(f"/api/v1/cron/jobs/{theirs['job_id']}/run").status_code == 404
     assert alice.get(f"/api/v1/cron/jobs/{theirs['job_id']}/runs").status_code == 404
     assert len(operator.get("/api/v1/cron/jobs").json()["jobs"]) == 2

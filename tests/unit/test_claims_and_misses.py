@@ -37,13 +37,16 @@ def claim_at(moment, limit=100):
 
 def finish(dispatches, status="success", at=None, error=""):
     with clock.frozen(at or clock.now()):
-        return outcomes.record_outcomes([(d.run_id, Outcome(status, error=error)) for d in dispatches],
-                                        clock.now())
+        return outcomes.record_outcomes(
+            [(d.run_id, Outcome(status, error=error)) for d in dispatches], clock.now()
+        )
 
 
 def run_events(run_id):
     return list(
-        LifecycleEvent.objects.filter(payload__run_id=run_id).order_by("seq").values_list("event_type", flat=True)
+        LifecycleEvent.objects.filter(payload__run_id=run_id)
+        .order_by("seq")
+        .values_list("event_type", flat=True)
     )
 
 
@@ -96,7 +99,9 @@ def test_downtime_records_each_missed_occurrence_and_one_stasis_entry():
     missed = CronRun.objects.filter(status="missed").order_by("scheduled_at")
     assert [r.scheduled_at for r in missed] == [T0 + timedelta(hours=h) for h in range(1, 10)]
     # The 10h occurrence is 30 s late, within the grace: it runs.
-    assert len(started) == 1 and CronRun.objects.get(run_id=started[0].run_id).scheduled_at == T0 + timedelta(hours=10)
+    assert len(started) == 1 and CronRun.objects.get(run_id=started[0].run_id).scheduled_at == T0 + timedelta(
+        hours=10
+    )
     entry = StasisEntry.objects.get()
     assert (entry.status, entry.scheduled_at) == ("pending", T0 + timedelta(hours=9))
     assert entry.event_id == f"cron|{job.job_id}|{int((T0 + timedelta(hours=9)).timestamp())}"
@@ -151,7 +156,12 @@ def test_approve_backfill_runs_with_the_original_scheduled_at_once():
     entry = StasisEntry.objects.get(status="pending")
     with clock.frozen(T0 + timedelta(hours=3)):
         run = stasis.approve_backfill_run(entry.entry_id)
-        assert (run.status, run.reason, run.scheduled_at, run.attempt) == ("queued", "backfill", entry.scheduled_at, 2)
+        assert (run.status, run.reason, run.scheduled_at, run.attempt) == (
+            "queued",
+            "backfill",
+            entry.scheduled_at,
+            2,
+        )
         with pytest.raises(Conflict):
             stasis.approve_backfill_run(entry.entry_id)
         started = claims.claim_queued_runs(clock.now(), WORKER, 10)
@@ -234,16 +244,17 @@ def test_delete_after_run_removes_the_job_after_success():
 
 def test_daily_chicago_job_fires_at_the_right_instants_across_both_dst_transitions():
     with clock.frozen(datetime(2026, 3, 6, 12, tzinfo=UTC)):
-        job_services.create_job(job_payload(every=None, cron_expr="30 2 * * *", timezone="America/Chicago",
-                                            overlap="allow"), None)
+        job_services.create_job(
+            job_payload(every=None, cron_expr="30 2 * * *", timezone="America/Chicago", overlap="allow"), None
+        )
     fired = []
     for _ in range(4):
         job = CronJob.objects.get()
         fired.append(job.next_run_at)
         claim_at(job.next_run_at)
     assert fired == [
-        datetime(2026, 3, 7, 8, 30, tzinfo=UTC),   # 02:30 CST
-        datetime(2026, 3, 8, 8, 30, tzinfo=UTC),   # 02:30 does not exist: 03:30 CDT, once
-        datetime(2026, 3, 9, 7, 30, tzinfo=UTC),   # 02:30 CDT
+        datetime(2026, 3, 7, 8, 30, tzinfo=UTC),  # 02:30 CST
+        datetime(2026, 3, 8, 8, 30, tzinfo=UTC),  # 02:30 does not exist: 03:30 CDT, once
+        datetime(2026, 3, 9, 7, 30, tzinfo=UTC),  # 02:30 CDT
         datetime(2026, 3, 10, 7, 30, tzinfo=UTC),
     ]

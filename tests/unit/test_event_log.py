@@ -25,8 +25,18 @@ def test_job_changes_append_events_with_the_contract_envelope(operator):
     events = operator.get("/api/v1/ops/scheduling/events").json()["events"]
     assert [e["seq"] for e in events] == [1, 2, 3]
     first = events[0]
-    assert set(first) == {"seq", "event_type", "source", "source_ref", "owner_id", "session_id", "channel",
-                          "occurred_at_utc", "status", "payload"}
+    assert set(first) == {
+        "seq",
+        "event_type",
+        "source",
+        "source_ref",
+        "owner_id",
+        "session_id",
+        "channel",
+        "occurred_at_utc",
+        "status",
+        "payload",
+    }
     assert first["source"] == "cron" and first["source_ref"] == job["job_id"]
     assert first["payload"]["job"]["command"] == job["command"]
     assert events[1]["payload"]["job"]["title"] == "renamed"
@@ -41,8 +51,9 @@ def test_a_change_that_rolls_back_leaves_no_event():
 
 def test_shell_style_save_outside_a_transaction_still_appends_its_event():
     now = clock.now()
-    job = CronJob(command="c", schedule_kind="every", every_seconds=60, anchor_at=now, created_at=now,
-                  updated_at=now)
+    job = CronJob(
+        command="c", schedule_kind="every", every_seconds=60, anchor_at=now, created_at=now, updated_at=now
+    )
     job.save()
     job.title = "t"
     job.save()

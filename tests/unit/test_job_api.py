@@ -144,9 +144,7 @@ def test_webhook_secret_is_write_only_and_kept_when_echoed_back(operator):
     target = {"type": "webhook", "url": "https://agent.example/hook", "secret": "s3cret"}
     job = create(operator, target=target)
     assert job["target"]["secret"] == "***"
-    response = operator.patch(
-        f"/api/v1/cron/jobs/{job['job_id']}", {"target": job["target"]}, format="json"
-    )
+    response = operator.patch(f"/api/v1/cron/jobs/{job['job_id']}", {"target": job["target"]}, format="json")
     assert response.status_code == 200
     assert CronJob.objects.get(job_id=job["job_id"]).target["secret"] == "s3cret"
 

@@ -1,0 +1,49 @@
+"""Stasis queue and notifications (contract §7). Calendar actions on entries arrive with the calendar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ops_api.auth import owner_scope
+from ops_api.params import int_param
+from scheduling import clock, snapshots
+from scheduling.models import Notification
+from scheduling.services import notifications, stasis
+
+
+def notification_body(notification: Notification) -> dict[str, Any]:
+    return {
+        "notification_id": notification.notification_id,
+        "kind": notification.kind,
+        "source": notification.source,
+        "source_ref": notification.source_ref,
+        "owner_id": notification.owner_id,
+        "status": notification.status,
+        "title": notification.title,
+        "detail": notification.detail,
+        "actions": notification.actions,
+        "count": notification.count,
+        "run_id": notification.run_id or None,
+        "created_at_utc": clock.iso(notification.created_at),
+        "updated_at_utc": clock.iso(notification.updated_at),
+    }
+
+
+class NotificationList(APIView):
+    def get(self, request: Any) -> Response:
+        status = request.query_params.get("status", "live")
+        limit = int_param(request, "limit", 100, 1, 1000)
+        rows = notifications.list_notifications(
+            owner_scope(request), None if status == "all" else status, limit
+        )
+        return Response({"notifications": [notification_body(row) for row in rows]})
+
+
+class StasisQueue(APIView):
+    def get(self, request: Any) -> Response:
+        status = request.query_params.get("status", "pending")
+        entries = stasis.list_entries(owner_scope(request), None if status == "all" else status)
+        return Response({"stasis_queue": [snapshots.stasis_snapshot(entry) for entry in entries]})

@@ -1,0 +1,66 @@
+"""`manage.py runtime` over real sockets on the embedded default: migrates, serves the API with the
+generated-token rule, and its scheduler thread runs a job."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.processes import child_env, free_port, manage, stop, wait_for
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    port = free_port()
+    env = child_env(UA_SQLITE_PATH=str(tmp_path / "runtime.sqlite3"), UA_OPS_TOKEN="", UA_OPS_AUTH="on")
+    env.pop("DATABASE_URL")
+    log = tmp_path / "runtime.log"
+    process = manage("runtime", "--port", str(port), env=env, log=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _healthy(base), 60, 0.2)
+        token = wait_for(lambda: _generated_token(log), 10)
+        yield base, token, log
+    finally:
+        stop(process)
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _generated_token(log) -> str | None:
+    for line in log.read_text().splitlines():
+        if "operator token:" in line:
+            return line.split("operator token:")[1].strip()
+    return None
+
+
+def test_runtime_generates_a_token_serves_the_api_and_runs_jobs(runtime):
+    base, token, log = runtime
+    assert "Dashboard login:" in log.read_text()
+    assert httpx.get(f"{base}/api/v1/cron/jobs").status_code == 401
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=10) as client:
+        job = client.post("/api/v1/cron/jobs", json={"command": "hello", "every": "1h"}).json()["job"]
+        queued = client.post(f"/api/v1/cron/jobs/{job['job_id']}/run")
+        assert queued.status_code == 202
+        run_id = queued.json()["run"]["run_id"]
+        run = wait_for(lambda: _finished(client, run_id), 30, 0.2)
+        assert run["status"] == "success" and run["output_preview"] == "CRON_OK"
+        health = client.get("/api/v1/health").json()
+        assert health["scheduler"]["status"] == "running"
+        events = client.get("/api/v1/ops/scheduling/events").json()["events"]
+        assert [e["event_type"] for e in events] == [
+            "cron_job_created",
+            "cron_run_started",
+            "cron_run_completed",
+        ]
+
+
+def _finished(client: httpx.Client, run_id: str) -> dict | None:
+    run = client.get(f"/api/v1/cron/runs/{run_id}").json()["run"]
+    return run if run["status"] not in ("queued", "running") else None
