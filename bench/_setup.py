@@ -13,6 +13,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/sched_bench"
+_BENCH_LOCK_KEY = 0x5C4EDBE4  # session advisory lock: one benchmark per database at a time
+_held: list[object] = []  # the connection holding that lock, kept open for the life of the process
 
 
 def bootstrap(default_url: str = DEFAULT_DATABASE_URL) -> str:
@@ -21,7 +23,10 @@ def bootstrap(default_url: str = DEFAULT_DATABASE_URL) -> str:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
+    if _held:  # already bootstrapped in this process
+        return url
     ensure_database(url)
+    hold_bench_lock(url)
 
     import django
     from django.core.management import call_command
@@ -42,6 +47,18 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def hold_bench_lock(url: str) -> None:
+    """Wait until no other benchmark holds this database, then hold it until this process exits, so two
+    benches sharing a database never truncate each other's tables mid-run."""
+    import psycopg
+
+    conn = psycopg.connect(url, autocommit=True)
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", [_BENCH_LOCK_KEY]).fetchone()[0]:
+        print("another benchmark is using this database; waiting for it to finish ...", flush=True)
+        conn.execute("SELECT pg_advisory_lock(%s)", [_BENCH_LOCK_KEY])
+    _held.append(conn)
 
 
 def truncate(*models: type) -> None:
@@ -80,6 +97,7 @@ def machine_facts() -> list[tuple[str, str]]:
         ("date (UTC)", datetime.now(UTC).strftime("%Y-%m-%d %H:%M")),
         ("cpu", cpu),
         ("cores", str(os.cpu_count())),
+        ("load avg 1/5/15 min", " / ".join(f"{x:.2f}" for x in os.getloadavg())),
         ("database", pg_version),
         ("python / django", f"{platform.python_version()} / {django.get_version()}"),
     ]

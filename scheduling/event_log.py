@@ -10,11 +10,13 @@ serialise every writer at BEGIN, which gives the same guarantee.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
@@ -47,43 +49,95 @@ def append_events(drafts: list[EventDraft]) -> list[LifecycleEvent]:
     """Append events inside the caller's transaction (opening one if there is none)."""
     if not drafts:
         return []
+    now = clock.now()
+    rows = [
+        LifecycleEvent(
+            event_type=d.event_type,
+            source=d.source,
+            source_ref=d.source_ref,
+            owner_id=d.owner_id or "",
+            session_id=d.session_id or "",
+            channel=d.channel or "",
+            occurred_at=d.occurred_at or now,
+            status=d.status or "",
+            payload=d.payload,
+        )
+        for d in drafts
+    ]
     # savepoint=False: an append is part of the caller's unit of work, never rolled back on its own.
     with transaction.atomic(savepoint=False):
-        last_seq = _lock_and_read_last_seq()
-        now = clock.now()
-        rows = [
-            LifecycleEvent(
-                seq=last_seq + offset,
-                event_type=d.event_type,
-                source=d.source,
-                source_ref=d.source_ref,
-                owner_id=d.owner_id or "",
-                session_id=d.session_id or "",
-                channel=d.channel or "",
-                occurred_at=d.occurred_at or now,
-                status=d.status or "",
-                payload=d.payload,
-            )
-            for offset, d in enumerate(drafts, start=1)
-        ]
-        LifecycleEvent.objects.bulk_create(rows)
-        new_last = rows[-1].seq
-        if new_last // _TRIM_EVERY != last_seq // _TRIM_EVERY:
-            _trim(new_last)
-        announce_change()
+        last_seq = _insert_postgres(rows) if connection.vendor == "postgresql" else _insert_portable(rows)
+        if last_seq // _TRIM_EVERY != (last_seq - len(rows)) // _TRIM_EVERY:
+            _trim(last_seq)
+        transaction.on_commit(doorbell.ring)
     return rows
 
 
-def _lock_and_read_last_seq() -> int:
-    if connection.vendor == "postgresql":
-        table = LifecycleEvent._meta.db_table
-        with connection.cursor() as cursor:
-            # lock_timeout: a stuck appender must fail this transaction, not hang every writer forever.
-            cursor.execute(
-                f"SET LOCAL lock_timeout = '{int(settings.UA_EVENT_LOCK_TIMEOUT_MS)}ms'; "
-                f"LOCK TABLE {table} IN EXCLUSIVE MODE"
-            )
-    return LifecycleEvent.objects.aggregate(m=Max("seq"))["m"] or 0
+def _sequencing_sql(table: str) -> tuple[str, str]:
+    """(statements run first, query yielding the last seq). The integration tests swap this for a plain
+    sequence to show the race that the lock prevents."""
+    timeout = int(settings.UA_EVENT_LOCK_TIMEOUT_MS)
+    # lock_timeout: a stuck appender must fail this transaction, not hang every writer forever.
+    prefix = f"SET LOCAL lock_timeout = '{timeout}ms'; LOCK TABLE {table} IN EXCLUSIVE MODE;"
+    return prefix, f"SELECT COALESCE(MAX(seq), 0) AS last FROM {table}"
+
+
+_INSERT_SQL = """
+WITH head AS ({head}),
+inserted AS (
+    INSERT INTO {table}
+        (seq, event_type, source, source_ref, owner_id, session_id, channel, occurred_at, status, payload)
+    SELECT head.last + r.n, r.event_type, r.source, r.source_ref, r.owner_id, r.session_id, r.channel,
+           r.occurred_at, r.status, r.payload
+    FROM head, jsonb_to_recordset(%s::jsonb) AS r(
+        n bigint, event_type text, source text, source_ref text, owner_id text, session_id text,
+        channel text, occurred_at timestamptz, status text, payload jsonb)
+    RETURNING seq
+)
+SELECT MAX(seq), pg_notify('{channel}', '') FROM inserted
+"""
+
+
+def _insert_postgres(rows: list[LifecycleEvent]) -> int:
+    """Lock, number, insert and notify in one round trip. The lock is held until commit, so everything
+    that can happen before it (building the JSON) does, and nothing waits on the network in between.
+    NOTIFY is transactional: delivered only on commit, and repeats within a transaction collapse."""
+    table = LifecycleEvent._meta.db_table
+    records = [
+        {
+            "n": offset,
+            "event_type": row.event_type,
+            "source": row.source,
+            "source_ref": row.source_ref,
+            "owner_id": row.owner_id,
+            "session_id": row.session_id,
+            "channel": row.channel,
+            "occurred_at": row.occurred_at.isoformat(),
+            "status": row.status,
+            "payload": row.payload,
+        }
+        for offset, row in enumerate(rows, start=1)
+    ]
+    body = json.dumps(records, cls=DjangoJSONEncoder)
+    prefix, head = _sequencing_sql(table)
+    sql = prefix + _INSERT_SQL.format(head=head, table=table, channel=NOTIFY_CHANNEL)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [body])
+        while cursor.description is None and cursor.nextset():
+            pass
+        last_seq = cursor.fetchone()[0]
+    for offset, row in enumerate(rows, start=1):
+        row.seq = last_seq - len(rows) + offset
+    return last_seq
+
+
+def _insert_portable(rows: list[LifecycleEvent]) -> int:
+    """SQLite: IMMEDIATE transactions already hold the database's single write lock from BEGIN."""
+    last_seq = LifecycleEvent.objects.aggregate(m=Max("seq"))["m"] or 0
+    for offset, row in enumerate(rows, start=1):
+        row.seq = last_seq + offset
+    LifecycleEvent.objects.bulk_create(rows)
+    return last_seq + len(rows)
 
 
 def _trim(last_seq: int) -> None:
@@ -92,12 +146,11 @@ def _trim(last_seq: int) -> None:
 
 
 def announce_change() -> None:
-    """Wake listeners when the current transaction commits (also for changes that carry no event, such
-    as a queued run or a rescheduled heartbeat: the scheduler must look again)."""
+    """Wake listeners when the current transaction commits, for changes that carry no event (a queued
+    run, a heartbeat made due): the scheduler must look again. Appends notify by themselves."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # NOTIFY is transactional: delivered only if this transaction commits, and identical
-            # notifications within one transaction collapse into one.
+            # NOTIFY is transactional: delivered only if this transaction commits.
             cursor.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
     transaction.on_commit(doorbell.ring)
 

@@ -42,6 +42,7 @@ class SchedulerStats:
     heartbeats_started: int = 0
     leases_expired: int = 0
     errors: int = 0
+    sql_statements: int = 0
     started_at: float = field(default_factory=time.time)
 
 
@@ -51,6 +52,7 @@ class Scheduler:
         self.max_concurrency = max_concurrency or settings.UA_CRON_MAX_CONCURRENCY
         self.stats = SchedulerStats()
         self._inflight: dict[str, asyncio.Task] = {}
+        self._unrecorded: set[str] = set()
         self._cron_results: list[tuple[str, Outcome]] = []
         self._heartbeat_results: list[tuple[str, Outcome]] = []
         self._wake: asyncio.Event | None = None
@@ -68,6 +70,19 @@ class Scheduler:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
 
+    def _count_statements(self) -> None:
+        """Count this scheduler's SQL statements (its idle cost is a benchmarked number)."""
+
+        def counted(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+            self.stats.sql_statements += 1
+            return execute(sql, params, many, context)
+
+        connection.execute_wrappers.append(counted)
+
+    def _ring_when_set(self, stop: threading.Event) -> None:
+        stop.wait()
+        self.ring()
+
     # --- the loop -----------------------------------------------------------------------------------
     async def run(self, stop: threading.Event) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
@@ -76,8 +91,9 @@ class Scheduler:
         if connection.vendor == "postgresql":
             wakeups.start_listener(self.ring, listener_stop)
         # A thread parked on stop.wait() rings the loop awake at once when shutdown is requested.
-        stop_waiter = threading.Thread(target=lambda: stop.wait() or self.ring(), daemon=True)
+        stop_waiter = threading.Thread(target=self._ring_when_set, args=(stop,), daemon=True)
         stop_waiter.start()
+        await self._db(self._count_statements)
         started = clock.now()
         logger.info("scheduler %s started", self.worker_id, extra={"action": "scheduler_started"})
         try:
@@ -98,9 +114,11 @@ class Scheduler:
         # sleep that follows returns at once instead of missing the change.
         self._wake.clear()
         try:
-            await self._flush_results()
             plan = await self._db(self._read_plan, started)
-            if await self._act(plan):
+            # Start due work before recording finished work: start lag is what callers feel.
+            more = await self._act(plan)
+            await self._flush_results()
+            if more:
                 return 0.0
             await self._renew_if_due()
             return self._seconds_until(plan.next_at())
@@ -168,6 +186,9 @@ class Scheduler:
         outcome = await dispatch.deliver(request.target, request.body, request.timeout, kind=request.kind)
         results = self._cron_results if request.kind == "cron" else self._heartbeat_results
         results.append((request.run_id, outcome))
+        # The slot frees now; the run stays leased (and renewed) until its outcome is recorded.
+        self._inflight.pop(request.run_id, None)
+        self._unrecorded.add(request.run_id)
         self._wake.set()
 
     async def _flush_results(self) -> None:
@@ -185,21 +206,21 @@ class Scheduler:
                 outcome.error,
                 clock.now(),
             )
-        for run_id, _ in cron + beats:
-            self._inflight.pop(run_id, None)
+        self._unrecorded.difference_update(run_id for run_id, _ in cron + beats)
 
     async def _renew_if_due(self) -> None:
-        if not self._inflight or time.monotonic() - self._last_renewal < settings.UA_RUN_LEASE_SECONDS / 3:
+        leased = [*self._inflight, *self._unrecorded]
+        if not leased or time.monotonic() - self._last_renewal < settings.UA_RUN_LEASE_SECONDS / 3:
             return
         self._last_renewal = time.monotonic()
-        await self._db(outcomes.renew_leases, list(self._inflight), self.worker_id, clock.now())
+        await self._db(outcomes.renew_leases, leased, self.worker_id, clock.now())
 
     # --- sleeping -----------------------------------------------------------------------------------
     def _seconds_until(self, moment: datetime | None) -> float:
         floor = settings.UA_SCHEDULER_SAFETY_POLL_SECONDS
         if connection.vendor != "postgresql":
             floor = min(floor, 5.0)  # no cross-process notifications on SQLite: poll a little faster
-        if self._inflight:
+        if self._inflight or self._unrecorded:
             floor = min(floor, settings.UA_RUN_LEASE_SECONDS / 3)
         if moment is None:
             return floor

@@ -56,6 +56,12 @@ HEARTBEAT_RUN_EVENT_BY_STATUS = {
 }
 
 
+def record(instance: Any, draft: EventDraft) -> None:
+    """Append the event and note it on the instance: its save then needs no separate wake-up notice."""
+    append_event(draft)
+    instance._event_appended = True
+
+
 def _only_bookkeeping(update_fields: Any, bookkeeping: frozenset[str]) -> bool:
     return update_fields is not None and set(update_fields) <= bookkeeping
 
@@ -84,14 +90,14 @@ def job_event(job: CronJob, event_type: str) -> EventDraft:
 def cron_job_saved(sender: type, instance: CronJob, created: bool, update_fields: Any, **kw: Any) -> None:
     if not created and _only_bookkeeping(update_fields, JOB_BOOKKEEPING_FIELDS):
         return
-    append_event(job_event(instance, "cron_job_created" if created else "cron_job_updated"))
+    record(instance, job_event(instance, "cron_job_created" if created else "cron_job_updated"))
 
 
 @receiver(post_delete, sender=CronJob, dispatch_uid="cron_job_deleted")
 def cron_job_deleted(sender: type, instance: CronJob, **kw: Any) -> None:
     draft = job_event(instance, "cron_job_deleted")
     draft.status = "deleted"
-    append_event(draft)
+    record(instance, draft)
 
 
 def cron_run_event(run: CronRun, event_type: str) -> EventDraft:
@@ -113,7 +119,7 @@ def cron_run_saved(sender: type, instance: CronRun, created: bool, **kw: Any) ->
     new_status = _status_transition(instance, created)
     event_type = CRON_RUN_EVENT_BY_STATUS.get(new_status or "")
     if event_type:
-        append_event(cron_run_event(instance, event_type))
+        record(instance, cron_run_event(instance, event_type))
 
 
 def session_event(session: HeartbeatSession, event_type: str, status: str) -> EventDraft:
@@ -136,13 +142,13 @@ def heartbeat_session_saved(
     if not created and _only_bookkeeping(update_fields, SESSION_BOOKKEEPING_FIELDS):
         return
     status = "enabled" if instance.enabled else "disabled"
-    append_event(session_event(instance, "heartbeat_scheduled", status))
+    record(instance, session_event(instance, "heartbeat_scheduled", status))
 
 
 @receiver(post_delete, sender=HeartbeatSession, dispatch_uid="heartbeat_session_deleted")
 def heartbeat_session_deleted(sender: type, instance: HeartbeatSession, **kw: Any) -> None:
     # The contract has no heartbeat_deleted type: a schedule change to "deleted" says the same thing.
-    append_event(session_event(instance, "heartbeat_scheduled", "deleted"))
+    record(instance, session_event(instance, "heartbeat_scheduled", "deleted"))
 
 
 @receiver(post_save, sender=HeartbeatRun, dispatch_uid="heartbeat_run_saved")
@@ -151,7 +157,8 @@ def heartbeat_run_saved(sender: type, instance: HeartbeatRun, created: bool, **k
     event_type = HEARTBEAT_RUN_EVENT_BY_STATUS.get(new_status or "")
     if not event_type:
         return
-    append_event(
+    record(
+        instance,
         EventDraft(
             event_type=event_type,
             source="heartbeat",
@@ -165,7 +172,7 @@ def heartbeat_run_saved(sender: type, instance: HeartbeatRun, created: bool, **k
                 "session_id": instance.session_id,
                 "run": snapshots.heartbeat_run_snapshot(instance),
             },
-        )
+        ),
     )
 
 
@@ -173,7 +180,8 @@ def heartbeat_run_saved(sender: type, instance: HeartbeatRun, created: bool, **k
 def wake_request_saved(sender: type, instance: WakeRequest, created: bool, **kw: Any) -> None:
     if not created:
         return
-    append_event(
+    record(
+        instance,
         EventDraft(
             event_type="heartbeat_wake_requested",
             source="heartbeat",
@@ -182,7 +190,7 @@ def wake_request_saved(sender: type, instance: WakeRequest, created: bool, **kw:
             session_id=instance.session_id,
             status=instance.mode,
             payload={"session_id": instance.session_id, "mode": instance.mode, "reason": instance.reason},
-        )
+        ),
     )
 
 
@@ -192,7 +200,8 @@ def stasis_entry_saved(sender: type, instance: StasisEntry, created: bool, **kw:
     if new_status is None:
         return
     event_type = "stasis_entry_created" if new_status == StasisStatus.PENDING else "stasis_entry_resolved"
-    append_event(
+    record(
+        instance,
         EventDraft(
             event_type=event_type,
             source=instance.source,
@@ -202,5 +211,5 @@ def stasis_entry_saved(sender: type, instance: StasisEntry, created: bool, **kw:
             channel=instance.channel,
             status=instance.status,
             payload={"entry_id": instance.entry_id, "entry": snapshots.stasis_snapshot(instance)},
-        )
+        ),
     )

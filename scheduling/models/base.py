@@ -24,10 +24,12 @@ class RecordedModel(models.Model):
         abstract = True
 
     def save(self, *args: Any, **kwargs: Any) -> None:
+        self._event_appended = False
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
-            # Even a save that appends no event (a queued run, a moved due time) must wake schedulers.
-            announce_change()
+            # A save that appended no event (a queued run, a moved due time) must still wake schedulers.
+            if not self._event_appended:
+                announce_change()
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=kwargs.get("using")):

@@ -18,6 +18,7 @@ from django.db import transaction
 from scheduling.event_log import append_events
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.occurrences import newest_occurrences, next_occurrence_of
+from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications, stasis
 from scheduling.services.runs import new_run_for
 from scheduling.signals import cron_run_event
@@ -106,7 +107,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
                 _plan_on_time(job, plan, active)
         CronRun.objects.bulk_create(plan.runs)
         append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
-        CronJob.objects.bulk_update(jobs, ["next_run_at", "last_run_at"])
+        update_in_groups(jobs, ["next_run_at", "last_run_at"])
         _file_misses(jobs, plan)
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
     more = len(jobs) == limit or any(job.next_run_at and job.next_run_at <= now for job in jobs)
@@ -189,11 +190,11 @@ def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatc
                 plan.close(run, RunStatus.CANCELLED, "job deleted before the run started")
             else:
                 plan.start(job, run)
-        CronRun.objects.bulk_update(
+        update_in_groups(
             runs, ["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"]
         )
         append_events([cron_run_event(run, _queued_event_type(run)) for run in runs])
-        CronJob.objects.bulk_update(list(jobs.values()), ["last_run_at"])
+        update_in_groups(list(jobs.values()), ["last_run_at"])
     return plan.dispatches
 
 

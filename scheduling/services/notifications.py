@@ -62,10 +62,12 @@ def notify_failure(job: CronJob, run: CronRun) -> None:
     )
 
 
-def resolve_failures(job_id: str) -> None:
-    Notification.objects.filter(source="cron", source_ref=job_id, kind=FAILURE, status="live").update(
-        status="resolved", updated_at=clock.now()
-    )
+def resolve_failures(job_ids: set[str]) -> None:
+    """A success resolves its job's live failure notification (one statement for a whole batch)."""
+    if job_ids:
+        Notification.objects.filter(
+            source="cron", source_ref__in=job_ids, kind=FAILURE, status="live"
+        ).update(status="resolved", updated_at=clock.now())
 
 
 def _upsert(

@@ -12,6 +12,7 @@ from django.db import transaction
 from scheduling.dispatch import Outcome
 from scheduling.event_log import append_events
 from scheduling.models import CronJob, CronRun, HeartbeatRun, RunStatus
+from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications
 from scheduling.signals import cron_run_event
 
@@ -44,8 +45,8 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
                 continue
             _finish(run, outcome.status, outcome.output, outcome.error, now)
             finished.append(run)
-        CronRun.objects.bulk_update(finished, _FINISH_FIELDS)
-        CronRun.objects.bulk_update(waiting, ["lease_owner", "lease_expires_at"])
+        update_in_groups(finished, _FINISH_FIELDS)
+        update_in_groups(waiting, ["lease_owner", "lease_expires_at"])
         append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
         after_runs(finished)
     return finished
@@ -76,17 +77,17 @@ def after_runs(finished: list[CronRun]) -> None:
     if not finished:
         return
     jobs = CronJob.objects.in_bulk({run.job_id for run in finished})
+    succeeded = {run.job_id for run in finished if run.status == RunStatus.SUCCESS}
+    notifications.resolve_failures(succeeded)
     for run in finished:
         job = jobs.get(run.job_id)
         if job is None:
             continue
         if run.status == RunStatus.ERROR:
             notifications.notify_failure(job, run)
-        elif run.status == RunStatus.SUCCESS:
-            notifications.resolve_failures(job.job_id)
-            if job.delete_after_run and job.pk is not None:
-                job.delete()
-                jobs.pop(run.job_id, None)
+        elif run.status == RunStatus.SUCCESS and job.delete_after_run:
+            job.delete()
+            jobs.pop(run.job_id)
         _wake_session(job, run)
 
 
@@ -126,7 +127,7 @@ def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
             else:
                 reason = f"scheduler lost: lease held by {run.lease_owner or 'unknown'} expired while running"
             _finish(run, RunStatus.ERROR, run.output, reason, now)
-        CronRun.objects.bulk_update(runs, _FINISH_FIELDS)
+        update_in_groups(runs, _FINISH_FIELDS)
         append_events([cron_run_event(run, "cron_run_failed") for run in runs])
         after_runs(runs)
     if runs:

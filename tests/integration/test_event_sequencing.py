@@ -87,13 +87,10 @@ def test_concurrent_appends_are_seen_once_in_order_with_no_gaps():
 def test_control_without_the_lock_a_tailing_reader_misses_events(monkeypatch):
     with connection.cursor() as cursor:
         cursor.execute("CREATE SEQUENCE IF NOT EXISTS naive_event_seq")
-
-    def naive_next_seq() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval('naive_event_seq') - 1")
-            return cursor.fetchone()[0]
-
-    monkeypatch.setattr(event_log, "_lock_and_read_last_seq", naive_next_seq)
+    # One event per transaction, numbered by a plain sequence and no lock: the obvious design.
+    monkeypatch.setattr(
+        event_log, "_sequencing_sql", lambda table: ("", "SELECT nextval('naive_event_seq') - 1 AS last")
+    )
     try:
         log = race()
     finally:

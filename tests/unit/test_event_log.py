@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import transaction
 
@@ -93,3 +95,30 @@ def test_replay_from_the_future_or_before_retention_answers_410(operator, settin
     stale = operator.get("/api/v1/ops/scheduling/events?since_seq=50")
     assert stale.status_code == 410 and stale.json()["oldest_seq"] == 101
     assert operator.get("/api/v1/ops/scheduling/events?since_seq=100").status_code == 200
+
+
+def test_event_pages_render_exactly_the_python_envelopes():
+    from datetime import UTC, datetime
+
+    from scheduling.event_log import EventDraft, append_events, envelope, read_since
+    from scheduling.event_pages import read_page
+
+    append_events(
+        [
+            EventDraft("cron_job_created", "cron", "job_1", owner_id="a", payload={"x": [1, 2.5, None, "é"]}),
+            EventDraft(
+                "cron_run_started",
+                "cron",
+                "job_1",
+                status="running",
+                occurred_at=datetime(2026, 6, 1, 12, 0, tzinfo=UTC),
+            ),
+            EventDraft("heartbeat_started", "heartbeat", "s1", owner_id="b", session_id="s1", channel="c"),
+        ]
+    )
+    page = read_page(0, 2)
+    assert json.loads(page.events_json) == [envelope(e) for e in read_since(0, 2)]
+    assert (page.count, page.has_more, page.last_seq_in_page, page.log_last_seq) == (2, True, 2, 3)
+    assert json.loads(page.events_json)[1]["occurred_at_utc"] == "2026-06-01T12:00:00Z"
+    owned = read_page(0, 10, owner_id="b")
+    assert [e["seq"] for e in json.loads(owned.events_json)] == [3] and not owned.has_more
