@@ -15,8 +15,10 @@ from scheduling.event_log import NOTIFY_CHANNEL
 
 logger = logging.getLogger(__name__)
 
-# The listener thread checks for shutdown this often while no notification arrives.
-LISTEN_TIMEOUT_SECONDS = 30.0
+# The listener thread checks for shutdown this often while no notification arrives. It is a daemon thread
+# and a closed connection wakes it at once, so this only bounds how long a stopped listener lingers;
+# the scheduler's own safety poll covers anything a dead listener could miss.
+LISTEN_TIMEOUT_SECONDS = 300.0
 
 
 def _conninfo() -> dict:

@@ -105,6 +105,8 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
                 _plan_missed(job, plan, active, now - grace)
             else:
                 _plan_on_time(job, plan, active)
+        # Lock order: rows first, the event-log lock (held to commit) last.
+        stasis.lock_pending_entries(sorted(plan.missed))
         CronRun.objects.bulk_create(plan.runs)
         append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
         update_in_groups(jobs, ["next_run_at", "last_run_at"])

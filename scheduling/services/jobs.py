@@ -85,7 +85,13 @@ def delete_job(job_id: str, owner_id: str | None) -> str:
     now = clock.now()
     with transaction.atomic():
         job = _locked_job(job_id, owner_id)
-        for run in CronRun.objects.filter(job_id=job.job_id, status=RunStatus.QUEUED):
+        # Lock the queued runs before the first event append takes the event-log lock (lock order).
+        queued = list(
+            CronRun.objects.select_for_update()
+            .filter(job_id=job.job_id, status=RunStatus.QUEUED)
+            .order_by("run_id")
+        )
+        for run in queued:
             run.status = RunStatus.CANCELLED
             run.finished_at = now
             run.error = "job deleted"

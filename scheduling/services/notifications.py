@@ -62,6 +62,16 @@ def notify_failure(job: CronJob, run: CronRun) -> None:
     )
 
 
+def lock_live_failures(job_ids: list[str]) -> None:
+    """Lock the live failure notifications of these jobs (callers lock rows before appending events)."""
+    if job_ids:
+        list(
+            Notification.objects.select_for_update()
+            .filter(source="cron", source_ref__in=job_ids, kind=FAILURE, status="live")
+            .order_by("notification_id")
+        )
+
+
 def resolve_failures(job_ids: set[str]) -> None:
     """A success resolves its job's live failure notification (one statement for a whole batch)."""
     if job_ids:

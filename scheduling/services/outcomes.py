@@ -10,8 +10,9 @@ from django.conf import settings
 from django.db import transaction
 
 from scheduling.dispatch import Outcome
+from scheduling.errors import NotFound
 from scheduling.event_log import append_events
-from scheduling.models import CronJob, CronRun, HeartbeatRun, RunStatus
+from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
 from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications
 from scheduling.signals import cron_run_event
@@ -47,8 +48,7 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
             finished.append(run)
         update_in_groups(finished, _FINISH_FIELDS)
         update_in_groups(waiting, ["lease_owner", "lease_expires_at"])
-        append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
-        after_runs(finished)
+        finish_effects(finished)
     return finished
 
 
@@ -72,31 +72,57 @@ def _timeout_of(run: CronRun) -> int:
     return job.timeout_seconds if job else 600
 
 
-def after_runs(finished: list[CronRun]) -> None:
-    """Effects of finished runs: delete-after-run, failure notifications, waking the session heartbeat."""
+def finish_effects(finished: list[CronRun]) -> None:
+    """Append the terminal events of `finished` and apply their effects: failure notifications,
+    delete-after-run, waking the session's heartbeat.
+
+    Lock order: the event-log lock is held until commit, so it must be the last lock a transaction
+    takes. Every row this needs (jobs to delete, live notifications, sessions to wake) is locked first,
+    in key order; only then are events appended."""
     if not finished:
         return
     jobs = CronJob.objects.in_bulk({run.job_id for run in finished})
-    succeeded = {run.job_id for run in finished if run.status == RunStatus.SUCCESS}
-    notifications.resolve_failures(succeeded)
+    doomed = sorted(
+        {
+            r.job_id
+            for r in finished
+            if r.status == RunStatus.SUCCESS and r.job_id in jobs and jobs[r.job_id].delete_after_run
+        }
+    )
+    failing = sorted({r.job_id for r in finished if r.status == RunStatus.ERROR and r.job_id in jobs})
+    wakes = sorted(
+        {jobs[r.job_id].session_id for r in finished if r.job_id in jobs and _wakes_session(jobs[r.job_id])}
+    )
+    list(CronJob.objects.select_for_update().filter(job_id__in=doomed).order_by("job_id"))
+    notifications.lock_live_failures(failing)
+    list(HeartbeatSession.objects.select_for_update().filter(session_id__in=wakes).order_by("session_id"))
+    append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
+    notifications.resolve_failures({r.job_id for r in finished if r.status == RunStatus.SUCCESS})
+    for run in finished:
+        if run.status == RunStatus.ERROR and run.job_id in jobs:
+            notifications.notify_failure(jobs[run.job_id], run)
     for run in finished:
         job = jobs.get(run.job_id)
-        if job is None:
-            continue
-        if run.status == RunStatus.ERROR:
-            notifications.notify_failure(job, run)
-        elif run.status == RunStatus.SUCCESS and job.delete_after_run:
-            job.delete()
-            jobs.pop(run.job_id)
-        _wake_session(job, run)
+        if job is not None and _wakes_session(job):
+            _wake_session(job)
+    for job_id in doomed:
+        jobs[job_id].delete()
 
 
-def _wake_session(job: CronJob, run: CronRun) -> None:
-    if not job.session_id or job.wake_heartbeat == "off":
-        return
+def _wakes_session(job: CronJob) -> bool:
+    return bool(job.session_id) and job.wake_heartbeat != "off"
+
+
+def _wake_session(job: CronJob) -> None:
     from scheduling.services import heartbeats  # heartbeats depend on runs' outcomes, not the reverse
 
-    heartbeats.request_wake(job.session_id, job.wake_heartbeat, f"cron job {job.job_id} finished", None)
+    try:
+        heartbeats.request_wake(job.session_id, job.wake_heartbeat, f"cron job {job.job_id} finished", None)
+    except NotFound:
+        # The job names a session that has no heartbeat configured: nothing to wake.
+        logger.info(
+            "job %s names unknown session %s", job.job_id, job.session_id, extra={"action": "wake_skipped"}
+        )
 
 
 def renew_leases(run_ids: list[str], worker_id: str, now: datetime) -> int:
@@ -128,8 +154,7 @@ def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
                 reason = f"scheduler lost: lease held by {run.lease_owner or 'unknown'} expired while running"
             _finish(run, RunStatus.ERROR, run.output, reason, now)
         update_in_groups(runs, _FINISH_FIELDS)
-        append_events([cron_run_event(run, "cron_run_failed") for run in runs])
-        after_runs(runs)
+        finish_effects(runs)
     if runs:
         logger.warning("expired %d run leases", len(runs), extra={"action": "lease_expired"})
     return runs

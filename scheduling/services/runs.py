@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 
 from scheduling import clock
+from scheduling.dispatch import Outcome
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.services.jobs import get_job
@@ -83,23 +84,14 @@ def clean_completion(data: Any) -> tuple[str, str, str]:
 
 
 def complete_run_from_callback(run_id: str, data: Any, owner_id: str | None) -> CronRun:
-    """A target that answered 202 reports the outcome. Completing twice answers 409."""
+    """A target that answered 202 reports the outcome; it is recorded like any other (effects included).
+    Completing a run that is no longer running answers 409."""
+    from scheduling.services.outcomes import record_outcomes  # outcomes build on this module
+
     status, output, error = clean_completion(data)
-    with transaction.atomic():
-        get_run(run_id, owner_id)
-        run = CronRun.objects.select_for_update().get(run_id=run_id)
-        if run.status != RunStatus.RUNNING:
-            raise Conflict(f"run {run_id} is {run.status}, not running", "run_id")
-        finish_run(run, status=status, output=output, error=error)
-    return run
-
-
-def finish_run(run: CronRun, *, status: str, output: str = "", error: str = "") -> None:
-    """Record a run's terminal state (the caller holds the transaction and, if needed, the row lock)."""
-    run.status = status
-    run.output = output
-    run.error = error
-    run.finished_at = clock.now()
-    run.lease_owner = ""
-    run.lease_expires_at = None
-    run.save()
+    get_run(run_id, owner_id)
+    finished = record_outcomes([(run_id, Outcome(status, output=output, error=error))], clock.now())
+    if not finished:
+        current = CronRun.objects.get(run_id=run_id).status
+        raise Conflict(f"run {run_id} is {current}, not running", "run_id")
+    return finished[0]

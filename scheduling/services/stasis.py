@@ -43,6 +43,16 @@ def open_entry(job: CronJob, missed: CronRun, now: datetime, reason: str) -> Sta
     return entry
 
 
+def lock_pending_entries(job_ids: list[str]) -> None:
+    """Lock these jobs' pending entries (callers lock rows before appending events)."""
+    if job_ids:
+        list(
+            StasisEntry.objects.select_for_update()
+            .filter(source="cron", source_ref__in=job_ids, status=StasisStatus.PENDING)
+            .order_by("entry_id")
+        )
+
+
 def get_entry(entry_or_event_id: str, owner_id: str | None) -> StasisEntry:
     queryset = StasisEntry.objects.all()
     if owner_id is not None:

@@ -64,3 +64,28 @@ def test_runtime_generates_a_token_serves_the_api_and_runs_jobs(runtime):
 def _finished(client: httpx.Client, run_id: str) -> dict | None:
     run = client.get(f"/api/v1/cron/runs/{run_id}").json()["run"]
     return run if run["status"] not in ("queued", "running") else None
+
+
+def test_runtime_runs_a_heartbeat_on_a_wake_now_request(runtime):
+    base, token, _ = runtime
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10) as client:
+        assert client.put("/api/v1/heartbeat/sessions/agent-1", json={"every": "30m"}).status_code in (
+            200,
+            201,
+        )
+        client.post("/api/v1/system/event", json={"session_id": "agent-1", "text": "deploy finished"})
+        assert (
+            client.post("/api/v1/heartbeat/wake", json={"session_id": "agent-1", "mode": "now"}).status_code
+            < 300
+        )
+        last = wait_for(lambda: _last_heartbeat(client, "agent-1"), 20, 0.2)
+        assert last["last_run"]["status"] == "success"
+        assert last["last_summary"]["ok_only"] is True
+        events = client.get("/api/v1/system/events", params={"session_id": "agent-1"}).json()["events"]
+        assert events[0]["delivered_at"] is not None
+
+
+def _last_heartbeat(client: httpx.Client, session_id: str) -> dict | None:
+    body = client.get("/api/v1/heartbeat/last", params={"session_id": session_id}).json()
+    run = body.get("last_run")
+    return body if run and run["status"] not in ("queued", "running") else None
