@@ -167,9 +167,14 @@ def idle_cost(jobs: int, window: float) -> list[list[object]]:
     stats = Path(tempfile.mkdtemp()) / "stats.json"
     scheduler = start_scheduler_with_stats(stats)
     time.sleep(5)  # let start-up settle
-    before_sql, before_wakes, before_sw = _snapshot(scheduler, stats)
+    # Read the thread counters after the first stats signal and before the second, so the signals that
+    # fetch the statement counts fall outside the measured window.
+    before_sql, before_wakes = _stats(scheduler, stats)
+    time.sleep(0.5)
+    before_sw = _switches(scheduler.pid)
     time.sleep(window)
-    after_sql, after_wakes, after_sw = _snapshot(scheduler, stats)
+    after_sw = _switches(scheduler.pid)
+    after_sql, after_wakes = _stats(scheduler, stats)
     stop(scheduler)
     per_minute = 60.0 / window
     return [
@@ -191,15 +196,14 @@ def start_scheduler_with_stats(stats: Path, **env: str) -> subprocess.Popen:
     return process
 
 
-def _snapshot(process: subprocess.Popen, stats: Path) -> tuple[int, int, int]:
-    switches = _switches(process.pid)
+def _stats(process: subprocess.Popen, stats: Path) -> tuple[int, int]:
     stats.unlink(missing_ok=True)
     process.send_signal(signal.SIGUSR1)
     deadline = time.monotonic() + 5
     while not stats.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     data = json.loads(stats.read_text())
-    return data["sql_statements"], data["wakeups"], switches
+    return data["sql_statements"], data["wakeups"]
 
 
 def _switches(pid: int) -> int:

@@ -114,7 +114,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["ops_api.auth.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["ops_api.auth.HasValidToken"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ops_api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "ops_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

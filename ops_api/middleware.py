@@ -6,19 +6,36 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from ops_api.errors import json_error
+from scheduling.storable_text import UNSTORABLE
 
 
 class ApiPayloadLimitMiddleware:
-    """API bodies over UA_API_MAX_BODY_BYTES (64 KiB) answer 413 before any view or parser runs."""
+    """API bodies over UA_API_MAX_BODY_BYTES (64 KiB) answer 413, and URLs holding NUL characters 400,
+    before any view or parser runs."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith("/api/") and self._too_large(request):
-            limit = settings.UA_API_MAX_BODY_BYTES
-            return json_error(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
+        if request.path.startswith("/api/"):
+            if self._too_large(request):
+                limit = settings.UA_API_MAX_BODY_BYTES
+                return json_error(413, "payload_too_large", f"request bodies are limited to {limit} bytes")
+            field = self._nul_in_url(request)
+            if field:
+                detail = "the URL may not contain NUL (%00) characters"
+                return json_error(400, "invalid", detail, field=field)
         return self.get_response(request)
+
+    @staticmethod
+    def _nul_in_url(request: HttpRequest) -> str | None:
+        # PostgreSQL cannot compare or store text holding NUL: refuse it before any query sees it.
+        if UNSTORABLE.search(request.path):
+            return "path"
+        for name, values in request.GET.lists():
+            if UNSTORABLE.search(name) or any(UNSTORABLE.search(value) for value in values):
+                return name
+        return None
 
     @staticmethod
     def _too_large(request: HttpRequest) -> bool:

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from scheduling.storable_text import storable
 from scheduling.targets import SLEEP_HANDLER
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,11 @@ class Outcome:
     status: str  # "success" | "error" | "deferred"
     output: str = ""
     error: str = ""
+
+    def __post_init__(self) -> None:
+        # Targets may answer anything; keep only what the database can store.
+        self.output = storable(self.output)
+        self.error = storable(self.error)
 
 
 def sign(body: bytes, secret: str) -> str:

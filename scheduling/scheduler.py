@@ -52,6 +52,7 @@ class Scheduler:
         self.max_concurrency = max_concurrency or settings.UA_CRON_MAX_CONCURRENCY
         self.stats = SchedulerStats()
         self._inflight: dict[str, asyncio.Task] = {}
+        self._kinds: dict[str, str] = {}
         self._unrecorded: set[str] = set()
         self._cron_results: list[tuple[str, Outcome]] = []
         self._heartbeat_results: list[tuple[str, Outcome]] = []
@@ -114,34 +115,44 @@ class Scheduler:
         # sleep that follows returns at once instead of missing the change.
         self._wake.clear()
         try:
+            # Leases first, whatever else this round does or fails to do.
+            await self._renew_if_due()
             plan = await self._db(self._read_plan, started)
             # Start due work before recording finished work: start lag is what callers feel.
-            more = await self._act(plan)
+            more, acted = await self._act(plan)
             await self._flush_results()
-            if more:
-                return 0.0
-            await self._renew_if_due()
-            return self._seconds_until(plan.next_at())
+            return 0.0 if more else self._next_timeout(plan, acted)
         except Exception:
             self.stats.errors += 1
             logger.exception("scheduler iteration failed", extra={"action": "scheduler_error"})
             await self._db(close_old_connections)
             return 1.0
 
-    async def _act(self, plan: WakePlan) -> bool:
-        """Do whatever the plan says is due now. Returns True when there may be more to do at once."""
+    def _next_timeout(self, plan: WakePlan, acted: bool) -> float:
+        moment = plan.next_at()
+        if len(self._inflight) >= self.max_concurrency:
+            # Saturated: due work waits for a slot, and every finishing run rings the loop.
+            moment = None
+        elif moment is not None and moment <= clock.now() and not acted:
+            # Due rows exist but another transaction holds them (SKIP LOCKED): back off, do not spin.
+            return 0.5
+        return self._seconds_until(moment)
+
+    async def _act(self, plan: WakePlan) -> tuple[bool, bool]:
+        """Do what the plan says is due now. Returns (more may be due at once, anything was done)."""
         now = clock.now()
-        more = False
+        more = acted = False
         if plan.leases_expired(now):
             expired = await self._db(outcomes.expire_leases, now)
             expired_hb = await self._db(heartbeat_services.expire_heartbeat_leases, now)
             self.stats.leases_expired += len(expired) + expired_hb
+            acted = bool(expired or expired_hb)
         free = self.max_concurrency - len(self._inflight)
         if free > 0 and plan.queued_runs:
             started = await self._db(claims.claim_queued_runs, now, self.worker_id, free)
             self._start(started)
             free -= len(started)
-            more = more or len(started) > 0
+            more = acted = more or bool(started)
         if free > 0 and plan.job_due(now):
             started, has_more = await self._db(
                 claims.claim_due_occurrences, now, self.worker_id, min(free, CLAIM_BATCH)
@@ -149,12 +160,14 @@ class Scheduler:
             self._start(started)
             free -= len(started)
             more = more or has_more
+            acted = acted or bool(started) or has_more
         if free > 0 and plan.heartbeat_due(now):
             requests = await self._db(self._claim_heartbeats, now, free)
             self._start(requests)
             self.stats.heartbeats_started += len(requests)
             more = more or len(requests) == free
-        return more and len(self._inflight) < self.max_concurrency
+            acted = acted or bool(requests)
+        return more and len(self._inflight) < self.max_concurrency, acted
 
     def _read_plan(self, started: datetime) -> WakePlan:
         announce = time.monotonic() - self._last_presence >= PRESENCE_EVERY_SECONDS
@@ -181,6 +194,7 @@ class Scheduler:
                 self.stats.runs_started += 1
             task = asyncio.ensure_future(self._deliver(request))
             self._inflight[request.run_id] = task
+            self._kinds[request.run_id] = request.kind
 
     async def _deliver(self, request: claims.Dispatch) -> None:
         outcome = await dispatch.deliver(request.target, request.body, request.timeout, kind=request.kind)
@@ -188,25 +202,28 @@ class Scheduler:
         results.append((request.run_id, outcome))
         # The slot frees now; the run stays leased (and renewed) until its outcome is recorded.
         self._inflight.pop(request.run_id, None)
+        self._kinds.pop(request.run_id, None)
         self._unrecorded.add(request.run_id)
         self._wake.set()
 
     async def _flush_results(self) -> None:
         cron, self._cron_results = self._cron_results, []
         beats, self._heartbeat_results = self._heartbeat_results, []
+        retry: list[tuple[str, Outcome]] = []
         if cron:
-            finished = await self._db(outcomes.record_outcomes, cron, clock.now())
-            self.stats.runs_finished += len(finished)
-        for run_id, outcome in beats:
-            await self._db(
-                heartbeat_services.finish_heartbeat,
-                run_id,
-                _hb_status(outcome),
-                outcome.output,
-                outcome.error,
-                clock.now(),
-            )
+            finished, unrecorded = await self._db(outcomes.record_outcomes_resilient, cron, clock.now())
+            self.stats.runs_finished += finished
+            self._cron_results.extend(unrecorded)
+            retry += unrecorded
+        if beats:
+            unrecorded = await self._db(outcomes.record_heartbeat_results, beats, clock.now())
+            self._heartbeat_results.extend(unrecorded)
+            retry += unrecorded
         self._unrecorded.difference_update(run_id for run_id, _ in cron + beats)
+        self._unrecorded.update(run_id for run_id, _ in retry)
+        if retry:
+            # The database refused even the fallback (it is down): keep the results, retry after a pause.
+            raise RuntimeError(f"{len(retry)} outcomes could not be recorded yet")
 
     async def _renew_if_due(self) -> None:
         leased = [*self._inflight, *self._unrecorded]
@@ -229,25 +246,30 @@ class Scheduler:
     async def _sleep(self, timeout: float, stop: threading.Event) -> None:
         if timeout <= 0 or stop.is_set():
             return
-        if self._cron_results or self._heartbeat_results:
-            return
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
             pass
 
     async def _drain(self, grace: float = 5.0) -> None:
+        """Give runs in flight a moment, then record the rest as failed: a run this process abandons is
+        finished now with the reason, rather than 30 s later as "scheduler lost"."""
         if self._inflight:
             await asyncio.wait(list(self._inflight.values()), timeout=grace)
-        await self._flush_results()
+        for run_id, task in list(self._inflight.items()):
+            task.cancel()
+            kind = self._kinds.get(run_id, "cron")
+            results = self._cron_results if kind == "cron" else self._heartbeat_results
+            results.append((run_id, Outcome("error", error="scheduler stopped while the run was in flight")))
+        self._inflight.clear()
+        try:
+            await self._flush_results()
+        except Exception:
+            logger.exception("could not record outcomes at shutdown", extra={"action": "scheduler_stop"})
 
     def _shutdown_db(self) -> None:
         presence.retire(self.worker_id)
         connection.close()
-
-
-def _hb_status(outcome: Outcome) -> str:
-    return "success" if outcome.status in ("success", "deferred") else "error"
 
 
 def run_forever(stop: threading.Event, **kwargs: Any) -> None:

@@ -8,6 +8,7 @@ is the backstop.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,8 @@ from scheduling.services import notifications, stasis
 from scheduling.services.runs import new_run_for
 from scheduling.signals import cron_run_event
 from scheduling.targets import default_target
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class ClaimPlan:
     runs: list[CronRun] = field(default_factory=list)
     dispatches: list[Dispatch] = field(default_factory=list)
     missed: dict[str, list[CronRun]] = field(default_factory=dict)
+    parked: list[tuple[CronJob, str]] = field(default_factory=list)
 
     def start(self, job: CronJob, run: CronRun) -> None:
         run.status, run.started_at = RunStatus.RUNNING, self.now
@@ -76,7 +80,6 @@ def dispatch_for(job: CronJob, run: CronRun) -> Dispatch:
 
 def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[list[Dispatch], bool]:
     """Claim up to `limit` due jobs. Returns the runs to deliver and whether more jobs may be due."""
-    grace = timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS)
     with transaction.atomic():
         jobs = list(
             CronJob.objects.select_for_update(skip_locked=True)
@@ -85,35 +88,65 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         )
         if not jobs:
             return [], False
-        ids = [job.job_id for job in jobs]
         active = set(
-            CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list(
-                "job_id", flat=True
-            )
-        )
-        # Occurrences that already have a run (say, next_run_at set back by hand) only move forward.
-        taken = set(
             CronRun.objects.filter(
-                job_id__in=ids, attempt=1, scheduled_at__in=[j.next_run_at for j in jobs]
-            ).values_list("job_id", "scheduled_at")
+                job_id__in=[job.job_id for job in jobs], status__in=ACTIVE_RUN_STATUSES
+            ).values_list("job_id", flat=True)
         )
         plan = ClaimPlan(now=now, worker_id=worker_id)
         for job in jobs:
-            if (job.job_id, job.next_run_at) in taken:
-                job.next_run_at = _following(job, job.next_run_at)
-            elif now - job.next_run_at > grace:
-                _plan_missed(job, plan, active, now - grace)
-            else:
-                _plan_on_time(job, plan, active)
+            _plan_job(job, plan, active)
+        _drop_taken(plan)
         # Lock order: rows first, the event-log lock (held to commit) last.
         stasis.lock_pending_entries(sorted(plan.missed))
         CronRun.objects.bulk_create(plan.runs)
-        append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
         update_in_groups(jobs, ["next_run_at", "last_run_at"])
+        append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
         _file_misses(jobs, plan)
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
     more = len(jobs) == limit or any(job.next_run_at and job.next_run_at <= now for job in jobs)
     return plan.dispatches, more
+
+
+def _plan_job(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
+    """Plan one job; a job whose stored schedule cannot be evaluated (hand-edited rows) is parked with a
+    notification instead of stopping every other job in the batch."""
+    marks = (len(plan.runs), len(plan.dispatches))
+    grace = timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS)
+    try:
+        if plan.now - job.next_run_at > grace:
+            _plan_missed(job, plan, active, plan.now - grace)
+        else:
+            _plan_on_time(job, plan, active)
+    except Exception as error:
+        logger.exception("cannot schedule job %s", job.job_id, extra={"action": "job_parked"})
+        del plan.runs[marks[0] :], plan.dispatches[marks[1] :]
+        plan.missed.pop(job.job_id, None)
+        job.next_run_at = None
+        plan.parked.append((job, f"{type(error).__name__}: {error}"))
+
+
+def _drop_taken(plan: ClaimPlan) -> None:
+    """Leave out occurrences that already have a run (next_run_at set back by hand, say): one run per
+    occurrence, ever, and one failed insert must not stall the whole batch."""
+    keys = {(run.job_id, run.scheduled_at) for run in plan.runs if run.attempt == 1}
+    if not keys:
+        return
+    taken = keys & set(
+        CronRun.objects.filter(
+            job_id__in={job_id for job_id, _ in keys}, scheduled_at__in={at for _, at in keys}, attempt=1
+        ).values_list("job_id", "scheduled_at")
+    )
+    if not taken:
+        return
+    plan.runs = [run for run in plan.runs if (run.job_id, run.scheduled_at) not in taken]
+    kept = {run.run_id for run in plan.runs}
+    plan.dispatches = [d for d in plan.dispatches if d.run_id in kept]
+    plan.missed = {
+        job_id: runs
+        for job_id, runs in ((j, [r for r in rs if r.run_id in kept]) for j, rs in plan.missed.items())
+        if runs
+    }
 
 
 def _plan_on_time(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
@@ -156,6 +189,8 @@ def _following(job: CronJob, occurrence: datetime) -> datetime | None:
 
 def _file_misses(jobs: list[CronJob], plan: ClaimPlan) -> None:
     """The newest miss of a stasis-policy job becomes its pending entry; misses notify the operator."""
+    for job, reason in plan.parked:
+        notifications.notify_schedule_error(job, reason)
     by_id = {job.job_id: job for job in jobs}
     for job_id, runs in plan.missed.items():
         job, newest = by_id[job_id], runs[-1]
@@ -184,19 +219,22 @@ def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatc
         )
         if not runs:
             return []
-        jobs = CronJob.objects.in_bulk([run.job_id for run in runs])
+        job_ids = {run.job_id for run in runs}
+        # SKIP LOCKED on the jobs too: a job row held by an edit or delete (which then waits for these
+        # queued runs) must not be waited for, or the two would deadlock. Its runs wait for a later pass.
+        jobs = CronJob.objects.select_for_update(skip_locked=True).filter(job_id__in=job_ids).in_bulk()
+        existing = set(CronJob.objects.filter(job_id__in=job_ids).values_list("job_id", flat=True))
         plan = ClaimPlan(now=now, worker_id=worker_id)
         for run in runs:
-            job = jobs.get(run.job_id)
-            if job is None:
+            if run.job_id in jobs:
+                plan.start(jobs[run.job_id], run)
+            elif run.job_id not in existing:
                 plan.close(run, RunStatus.CANCELLED, "job deleted before the run started")
-            else:
-                plan.start(job, run)
-        update_in_groups(
-            runs, ["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"]
-        )
-        append_events([cron_run_event(run, _queued_event_type(run)) for run in runs])
         update_in_groups(list(jobs.values()), ["last_run_at"])
+        update_in_groups(
+            plan.runs, ["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"]
+        )
+        append_events([cron_run_event(run, _queued_event_type(run)) for run in plan.runs])
     return plan.dispatches
 
 

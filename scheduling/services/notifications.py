@@ -72,6 +72,19 @@ def lock_live_failures(job_ids: list[str]) -> None:
         )
 
 
+def notify_schedule_error(job: CronJob, detail: str) -> None:
+    """A job whose stored schedule cannot be evaluated was parked (next_run_at cleared)."""
+    _upsert(
+        job,
+        "schedule_invalid",
+        "",
+        title=f"{job.title or job.job_id} cannot be scheduled",
+        detail=f"{detail}; fix the job and save it to resume",
+        actions=[],
+        collapse=True,
+    )
+
+
 def resolve_failures(job_ids: set[str]) -> None:
     """A success resolves its job's live failure notification (one statement for a whole batch)."""
     if job_ids:

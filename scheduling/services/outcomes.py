@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, transaction
 
 from scheduling.dispatch import Outcome
 from scheduling.errors import NotFound
@@ -94,10 +94,11 @@ def finish_effects(finished: list[CronRun]) -> None:
         {jobs[r.job_id].session_id for r in finished if r.job_id in jobs and _wakes_session(jobs[r.job_id])}
     )
     list(CronJob.objects.select_for_update().filter(job_id__in=doomed).order_by("job_id"))
-    notifications.lock_live_failures(failing)
+    succeeded = sorted({r.job_id for r in finished if r.status == RunStatus.SUCCESS})
+    notifications.lock_live_failures(sorted({*failing, *succeeded}))
     list(HeartbeatSession.objects.select_for_update().filter(session_id__in=wakes).order_by("session_id"))
     append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
-    notifications.resolve_failures({r.job_id for r in finished if r.status == RunStatus.SUCCESS})
+    notifications.resolve_failures(set(succeeded))
     for run in finished:
         if run.status == RunStatus.ERROR and run.job_id in jobs:
             notifications.notify_failure(jobs[run.job_id], run)
@@ -117,7 +118,10 @@ def _wake_session(job: CronJob) -> None:
     from scheduling.services import heartbeats  # heartbeats depend on runs' outcomes, not the reverse
 
     try:
-        heartbeats.request_wake(job.session_id, job.wake_heartbeat, f"cron job {job.job_id} finished", None)
+        # Scoped to the job's owner: a job may only wake sessions its owner could wake through the API.
+        heartbeats.request_wake(
+            job.session_id, job.wake_heartbeat, f"cron job {job.job_id} finished", job.owner_id or None
+        )
     except NotFound:
         # The job names a session that has no heartbeat configured: nothing to wake.
         logger.info(
@@ -158,3 +162,50 @@ def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
     if runs:
         logger.warning("expired %d run leases", len(runs), extra={"action": "lease_expired"})
     return runs
+
+
+def record_outcomes_resilient(
+    results: list[tuple[str, Outcome]], now: datetime
+) -> tuple[int, list[tuple[str, Outcome]]]:
+    """Record a batch; if the batch fails, record run by run, and a run whose outcome itself cannot be
+    stored is finished as an error saying so. Returns (runs finished, results still unrecorded), the
+    latter only when the database refuses even that (it is down): the caller retries them later."""
+    try:
+        return len(record_outcomes(results, now)), []
+    except Exception:
+        logger.exception(
+            "recording %d outcomes failed", len(results), extra={"action": "outcome_batch_failed"}
+        )
+        close_old_connections()
+    finished, unrecorded = 0, []
+    for run_id, outcome in results:
+        try:
+            finished += len(record_outcomes([(run_id, outcome)], now))
+        except Exception as error:
+            reason = f"the target's answer could not be recorded: {type(error).__name__}: {error}"[:1000]
+            try:
+                finished += len(record_outcomes([(run_id, Outcome("error", error=reason))], now))
+            except Exception:
+                close_old_connections()
+                unrecorded.append((run_id, outcome))
+    return finished, unrecorded
+
+
+def record_heartbeat_results(results: list[tuple[str, Outcome]], now: datetime) -> list[tuple[str, Outcome]]:
+    """Finish heartbeat runs one by one, with the same fallbacks; returns those still unrecorded."""
+    from scheduling.services import heartbeats  # heartbeats depend on runs' outcomes, not the reverse
+
+    unrecorded = []
+    for run_id, outcome in results:
+        status = "success" if outcome.status in ("success", "deferred") else "error"
+        try:
+            heartbeats.finish_heartbeat(run_id, status, outcome.output, outcome.error, now)
+        except Exception as error:
+            logger.exception("recording heartbeat %s failed", run_id, extra={"action": "outcome_failed"})
+            reason = f"the target's answer could not be recorded: {type(error).__name__}"
+            try:
+                heartbeats.finish_heartbeat(run_id, "error", "", reason, now)
+            except Exception:
+                close_old_connections()
+                unrecorded.append((run_id, outcome))
+    return unrecorded
