@@ -7,7 +7,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
 from scheduling.dispatch import Outcome
 from scheduling.errors import NotFound
@@ -176,7 +176,6 @@ def record_outcomes_resilient(
         logger.exception(
             "recording %d outcomes failed", len(results), extra={"action": "outcome_batch_failed"}
         )
-        close_old_connections()
     finished, unrecorded = 0, []
     for run_id, outcome in results:
         try:
@@ -186,7 +185,6 @@ def record_outcomes_resilient(
             try:
                 finished += len(record_outcomes([(run_id, Outcome("error", error=reason))], now))
             except Exception:
-                close_old_connections()
                 unrecorded.append((run_id, outcome))
     return finished, unrecorded
 
@@ -206,6 +204,5 @@ def record_heartbeat_results(results: list[tuple[str, Outcome]], now: datetime) 
             try:
                 heartbeats.finish_heartbeat(run_id, "error", "", reason, now)
             except Exception:
-                close_old_connections()
                 unrecorded.append((run_id, outcome))
     return unrecorded

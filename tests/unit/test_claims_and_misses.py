@@ -258,3 +258,56 @@ def test_daily_chicago_job_fires_at_the_right_instants_across_both_dst_transitio
         datetime(2026, 3, 9, 7, 30, tzinfo=UTC),  # 02:30 CDT
         datetime(2026, 3, 10, 7, 30, tzinfo=UTC),
     ]
+
+
+def test_next_run_set_back_by_hand_never_runs_an_occurrence_twice_or_stalls_other_jobs():
+    stuck = make_job(every="1h", overlap="allow")
+    other = make_job(every="1h", overlap="allow")
+    claim_at(T0 + timedelta(hours=3))
+    before = CronRun.objects.filter(job_id=stuck.job_id).count()
+    # Back by 2.5 h and off the hour grid, as a hand edit might leave it.
+    CronJob.objects.filter(job_id=stuck.job_id).update(next_run_at=T0 + timedelta(minutes=30, seconds=17))
+    started = claim_at(T0 + timedelta(hours=4))
+    keys = list(CronRun.objects.filter(job_id=stuck.job_id).values_list("scheduled_at", "attempt"))
+    assert len(keys) == len(set(keys)) and len(keys) >= before
+    assert other.job_id in {d.job_id for d in started}
+
+
+def test_a_job_whose_stored_schedule_is_broken_is_parked_with_a_notification():
+    broken = make_job(every=None, cron_expr="0 9 * * *", overlap="allow")
+    healthy = make_job(every="1h")
+    CronJob.objects.filter(job_id=broken.job_id).update(cron_expr="not a cron", next_run_at=T0)
+    started = claim_at(T0 + timedelta(hours=1))
+    assert [d.job_id for d in started] == [healthy.job_id]
+    assert CronJob.objects.get(job_id=broken.job_id).next_run_at is None
+    assert Notification.objects.get(kind="schedule_invalid").source_ref == broken.job_id
+
+
+def test_an_outcome_that_cannot_be_stored_still_finishes_its_run_and_spares_the_batch(monkeypatch):
+    from django.db import DataError
+
+    make_job(every="1h", overlap="allow", title="a")
+    make_job(every="1h", overlap="allow", title="b")
+    started = claim_at(T0 + timedelta(hours=1))
+    real_finish = outcomes._finish
+
+    def refusing_finish(run, status, output, error, now):
+        if output == "poison":
+            raise DataError("cannot store this")
+        real_finish(run, status, output, error, now)
+
+    monkeypatch.setattr(outcomes, "_finish", refusing_finish)
+    results = [
+        (started[0].run_id, Outcome("success", output="poison")),
+        (started[1].run_id, Outcome("success")),
+    ]
+    finished, unrecorded = outcomes.record_outcomes_resilient(results, T0 + timedelta(hours=1))
+    assert (finished, unrecorded) == (2, [])
+    poisoned = CronRun.objects.get(run_id=started[0].run_id)
+    assert poisoned.status == "error" and "could not be recorded" in poisoned.error
+    assert CronRun.objects.get(run_id=started[1].run_id).status == "success"
+
+
+def test_target_answers_are_cleaned_of_text_the_database_cannot_store():
+    outcome = Outcome("success", output="a\x00b\ud800c", error="\x00")
+    assert (outcome.output, outcome.error) == ("abc", "")
