@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
 from scheduling.errors import InvalidInput
@@ -34,7 +35,11 @@ def find_unstorable(value: Any, path: str = "") -> str | None:
 
 class StrictJSONParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            # json.loads recurses per nesting level; DRF only turns ValueError into a 400.
+            raise ParseError("JSON parse error - nested too deeply") from None
         field = find_unstorable(data)
         if field:
             raise InvalidInput("text may not contain NUL characters or lone surrogates", field)

@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
 from scheduling import clock, snapshots
-from scheduling.models import Notification
+from scheduling.errors import InvalidInput
+from scheduling.models import Notification, StasisStatus
 from scheduling.services import notifications, stasis
 
 
@@ -32,18 +33,24 @@ def notification_body(notification: Notification) -> dict[str, Any]:
     }
 
 
+def status_param(request: Any, default: str, allowed: tuple[str, ...]) -> str | None:
+    """The `status` filter: one of `allowed`, or "all" (no filter); anything else is a 400."""
+    status = request.query_params.get("status", default)
+    if status != "all" and status not in allowed:
+        raise InvalidInput(f"status must be one of {', '.join(allowed)} or all", "status")
+    return None if status == "all" else status
+
+
 class NotificationList(APIView):
     def get(self, request: Any) -> Response:
-        status = request.query_params.get("status", "live")
+        status = status_param(request, "live", ("live", "resolved"))
         limit = int_param(request, "limit", 100, 1, 1000)
-        rows = notifications.list_notifications(
-            owner_scope(request), None if status == "all" else status, limit
-        )
+        rows = notifications.list_notifications(owner_scope(request), status, limit)
         return Response({"notifications": [notification_body(row) for row in rows]})
 
 
 class StasisQueue(APIView):
     def get(self, request: Any) -> Response:
-        status = request.query_params.get("status", "pending")
-        entries = stasis.list_entries(owner_scope(request), None if status == "all" else status)
+        status = status_param(request, "pending", tuple(StasisStatus.values))
+        entries = stasis.list_entries(owner_scope(request), status)
         return Response({"stasis_queue": [snapshots.stasis_snapshot(entry) for entry in entries]})
