@@ -3,6 +3,7 @@ or raises InvalidInput naming the field. Nothing here touches the database."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from scheduling.models import CronJob, MissedPolicy, OverlapPolicy, Priority, Wa
 from scheduling.targets import clean_target
 
 SCHEDULE_FIELDS = ("run_at", "cron_expr", "every")
+CRON_EXPR_MAX_LENGTH = 200  # the column's size
+CRON_INTERVAL_PROBES = 16  # consecutive fires inspected for the interval floor
 STRING_FIELDS = {"session_id": 128, "channel": 128, "title": 200, "model": 128, "user_id": 128}
 CHOICE_FIELDS = {
     "priority": Priority.values,
@@ -81,16 +84,36 @@ def _clean_schedule(data: dict, *, partial: bool, tz_name: str, now: datetime) -
     if "cron_expr" in given:
         if not isinstance(data["cron_expr"], str):
             raise InvalidInput("cron_expr must be a string", "cron_expr")
-        return {
-            **blank,
-            "schedule_kind": "cron",
-            "cron_expr": _parse(schedule.validate_cron, data["cron_expr"]),
-        }
+        expr = _parse(schedule.validate_cron, data["cron_expr"])
+        if len(expr) > CRON_EXPR_MAX_LENGTH:
+            raise InvalidInput(f"cron_expr must be at most {CRON_EXPR_MAX_LENGTH} characters", "cron_expr")
+        _check_cron_interval(expr, tz_name, now)
+        return {**blank, "schedule_kind": "cron", "cron_expr": expr}
     every = _parse(schedule.parse_every, data["every"])
     minimum = settings.UA_CRON_MIN_INTERVAL_SECONDS
     if every < minimum:
         raise InvalidInput(f"every must be at least {minimum} seconds", "every")
     return {**blank, "schedule_kind": "every", "every_seconds": every}
+
+
+def _check_cron_interval(expr: str, tz_name: str, now: datetime) -> None:
+    """The interval floor applies to cron too: `* * * * * *` would otherwise fire every second."""
+    minimum = settings.UA_CRON_MIN_INTERVAL_SECONDS
+    tz = schedule.parse_timezone(tz_name)
+    fires = schedule.occurrences(
+        "cron",
+        cron_expr=expr,
+        every_seconds=None,
+        run_at=None,
+        tz=tz,
+        anchor=now,
+        after=now,
+        until=now + timedelta(days=400),
+        limit=CRON_INTERVAL_PROBES,
+    )
+    gaps = [(later - earlier).total_seconds() for earlier, later in zip(fires, fires[1:], strict=False)]
+    if gaps and min(gaps) < minimum:
+        raise InvalidInput(f"cron_expr fires more often than every {minimum} seconds", "cron_expr")
 
 
 def _parse(parser: Any, *args: Any) -> Any:
@@ -131,6 +154,8 @@ def _boolean(value: Any, name: str) -> bool:
 
 
 def _int_between(value: Any, name: str, low: int, high: int) -> int:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a whole number", name)
     if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
         raise InvalidInput(f"{name} must be a whole number", name)
     if not low <= value <= high:

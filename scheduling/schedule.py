@@ -269,7 +269,10 @@ def parse_run_at(value: str | int | float, tz_name: str, now: datetime) -> datet
     except ValueError:
         pass
     else:
-        return _as_utc(parsed) if parsed.tzinfo is not None else _wall_to_utc(parsed, tz)
+        try:
+            return _as_utc(parsed) if parsed.tzinfo is not None else _wall_to_utc(parsed, tz)
+        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past datetime's range once in UTC
+            raise ScheduleError("run_at", f"out of range: {value!r}") from None
     relative = re.sub(r"^(?:in\s+|\+\s*)|\s+(?:from\s+now|later)$", "", text)
     seconds = _duration_seconds(relative)
     if seconds is not None:

@@ -12,6 +12,8 @@ from scheduling.errors import InvalidInput
 
 BUILTIN_HANDLERS = ("echo", "fail")
 SLEEP_HANDLER = re.compile(r"^sleep:(\d+(?:\.\d+)?)$")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_BREAK = re.compile(r"[\r\n\x00]")
 MASKED_SECRET = "***"
 
 
@@ -54,9 +56,17 @@ def _clean_webhook(value: dict, previous: dict, field: str) -> dict:
     headers = value.get("headers")
     if headers is not None:
         if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+            isinstance(k, str)
+            and HEADER_NAME.fullmatch(k)
+            and isinstance(v, str)
+            and not HEADER_BREAK.search(v)
+            for k, v in headers.items()
         ):
-            raise InvalidInput("target.headers must map header names to strings", f"{field}.headers")
+            # Names must be HTTP tokens and values single-line: a CR/LF would let a job smuggle headers.
+            raise InvalidInput(
+                "target.headers must map header names (HTTP tokens) to single-line strings",
+                f"{field}.headers",
+            )
         cleaned["headers"] = headers
     return cleaned
 

@@ -74,10 +74,11 @@ def clean_completion(data: Any) -> tuple[str, str, str]:
     status = data.get("status")
     if status not in (RunStatus.SUCCESS, RunStatus.ERROR):
         raise InvalidInput("status must be 'success' or 'error'", "status")
-    output, error = data.get("output") or "", data.get("error") or ""
+    output, error = data.get("output"), data.get("error")
     for name, value in (("output", output), ("error", error)):
-        if not isinstance(value, str):
+        if value is not None and not isinstance(value, str):
             raise InvalidInput(f"{name} must be a string", name)
+    output, error = output or "", error or ""
     if status == RunStatus.ERROR and not error:
         error = "target reported an error"
     return status, output[:MAX_OUTPUT_CHARS], error[:MAX_OUTPUT_CHARS]
