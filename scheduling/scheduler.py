@@ -23,8 +23,7 @@ from django.db import close_old_connections, connection
 
 from scheduling import clock, dispatch, doorbell, presence, wakeups
 from scheduling.dispatch import Outcome
-from scheduling.services import claims, outcomes
-from scheduling.services import heartbeats as heartbeat_services
+from scheduling.services import claims, heartbeat_runs, outcomes
 from scheduling.wake_plan import WakePlan, read_wake_plan
 
 logger = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class Scheduler:
         more = acted = False
         if plan.leases_expired(now):
             expired = await self._db(outcomes.expire_leases, now)
-            expired_hb = await self._db(heartbeat_services.expire_heartbeat_leases, now)
+            expired_hb = await self._db(heartbeat_runs.expire_heartbeat_leases, now)
             self.stats.leases_expired += len(expired) + expired_hb
             acted = bool(expired or expired_hb)
         free = self.max_concurrency - len(self._inflight)
@@ -176,12 +175,10 @@ class Scheduler:
         return read_wake_plan(self.worker_id, started if announce else None)
 
     def _claim_heartbeats(self, now: datetime, limit: int) -> list[claims.Dispatch]:
-        runs = heartbeat_services.claim_due_heartbeats(
-            now, self.worker_id, settings.UA_RUN_LEASE_SECONDS, limit
-        )
+        runs = heartbeat_runs.claim_due_heartbeats(now, self.worker_id, settings.UA_RUN_LEASE_SECONDS, limit)
         requests = []
         for run in runs:
-            target, body, timeout = heartbeat_services.build_heartbeat_request(run)
+            target, body, timeout = heartbeat_runs.build_heartbeat_request(run)
             requests.append(
                 claims.Dispatch(run.run_id, run.session_id, target, body, timeout, kind="heartbeat")
             )

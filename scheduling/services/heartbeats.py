@@ -1,13 +1,6 @@
-"""Heartbeat sessions (contract §3): configuration, busy flags, wake requests, system events, and the
-claim/finish steps the scheduler loop drives.
-
-Lock order, everywhere: session row, then heartbeat run row, then the event log (every save that emits
-an event takes its table lock). Claims skip locked sessions, so a claim never waits on an API write, and
-nothing that holds the event log lock waits on a session row: no deadlock cycle.
-
-System events travel with exactly one run: a claim reserves the session's pending events for the run it
-starts (`delivered_run_id`), the request carries exactly those, and finishing marks them delivered. A run
-that errors or loses its lease releases them, so they go with the next heartbeat instead (at least once).
+"""Heartbeat sessions (contract §3): configuration, busy flags, wake requests and system events. The
+scheduler's claim/finish steps are in `heartbeat_runs`.
+Lock order and how system events travel with runs: see `heartbeat_runs`.
 """
 
 from __future__ import annotations
@@ -15,18 +8,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Min
+from django.db.models import F
 
 from scheduling import clock, heartbeat_rules, snapshots
 from scheduling.errors import InvalidInput, NotFound
-from scheduling.heartbeat_rules import ActiveHours
 from scheduling.models import HeartbeatRun, HeartbeatSession, SystemEvent, WakeRequest
-from scheduling.schedule import ScheduleError, parse_timezone
-from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
 
@@ -235,198 +224,6 @@ def last_heartbeat(session_id: str, owner_id: str | None) -> dict[str, Any]:
         "pending_wake": session.pending_wake or None,
         "next_due_at_utc": clock.iso(session.next_due_at),
     }
-
-
-# --- the scheduler's steps -------------------------------------------------------------------------
-
-
-def next_heartbeat_due() -> datetime | None:
-    """When the earliest enabled session is due (the loop sleeps until then)."""
-    return HeartbeatSession.objects.filter(enabled=True).aggregate(due=Min("next_due_at"))["due"]
-
-
-def claim_due_heartbeats(
-    now: datetime, worker_id: str, lease_seconds: int, limit: int = 100
-) -> list[HeartbeatRun]:
-    """Start every due heartbeat (recording misses and skips on the way); returns the running runs.
-    Every claimed session leaves with its next tick armed, so a heartbeat is never lost."""
-    with transaction.atomic():
-        # skip_locked: concurrent schedulers take disjoint sessions, so no heartbeat runs twice; a
-        # session locked by an API write is simply picked up on the next tick.
-        sessions = list(
-            HeartbeatSession.objects.select_for_update(skip_locked=True)
-            .filter(enabled=True, next_due_at__lte=now)
-            .order_by("next_due_at")[:limit]
-        )
-        running = set(
-            HeartbeatRun.objects.filter(
-                session_id__in=[s.session_id for s in sessions], status="running"
-            ).values_list("session_id", flat=True)
-        )
-        started = [
-            _claim_one(session, now, worker_id, lease_seconds, session.session_id in running)
-            for session in sessions
-        ]
-    return [run for run in started if run is not None]
-
-
-def _claim_one(
-    session: HeartbeatSession, now: datetime, worker_id: str, lease_seconds: int, overlapping: bool
-) -> HeartbeatRun | None:
-    wake_now = session.pending_wake == "now"
-    reason = WAKE_REASONS.get(session.pending_wake, "interval")
-    occurrence = session.next_due_at
-    if not wake_now and now - occurrence > timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS):
-        _record(session, "missed", reason, occurrence, now)
-        occurrence = now  # what follows is a catch-up: its own occurrence, not the missed one's
-    if session.busy or overlapping:
-        # A heartbeat still running from the last tick makes the session busy too: never two at once.
-        _record(session, "skipped", "busy" if session.busy else "running", occurrence, now)
-        return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
-    hours, tz = _active_hours(session)
-    if not wake_now and not heartbeat_rules.in_active_hours(hours, tz, now):
-        _record(session, "skipped", "outside_active_hours", occurrence, now)
-        next_interval = now + timedelta(seconds=session.every_seconds)
-        return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
-    run = _new_run(session, reason, scheduled_at=occurrence, now=now)
-    run.status, run.started_at = "running", now
-    run.lease_owner, run.lease_expires_at = worker_id, now + timedelta(seconds=lease_seconds)
-    run.save(force_insert=True)
-    SystemEvent.objects.filter(
-        session_id=session.session_id, delivered_at__isnull=True, delivered_run_id=""
-    ).update(delivered_run_id=run.run_id)
-    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
-        consumed_at=now
-    )
-    session.pending_wake = ""
-    session.last_run_at = now
-    # Armed at the start, not the finish: the next tick exists even if this run dies with its scheduler.
-    session.next_due_at = now + timedelta(seconds=session.every_seconds)
-    session.save(update_fields=["pending_wake", "last_run_at", "next_due_at"])
-    return run
-
-
-def _new_run(session: HeartbeatSession, reason: str, scheduled_at: datetime, now: datetime) -> HeartbeatRun:
-    return HeartbeatRun(
-        session_id=session.session_id,
-        owner_id=session.owner_id,
-        channel=session.channel,
-        reason=reason,
-        scheduled_at=scheduled_at,
-        created_at=now,
-    )
-
-
-def _record(session: HeartbeatSession, status: str, reason: str, due: datetime, now: datetime) -> None:
-    """A heartbeat that did not start: created in its final status, so it emits one event."""
-    run = _new_run(session, reason, scheduled_at=due, now=now)
-    run.status, run.finished_at = status, now
-    run.save(force_insert=True)
-
-
-def _rearm(session: HeartbeatSession, due: datetime) -> None:
-    """Arm the next tick of a heartbeat that did not start (returns None: no run to dispatch)."""
-    session.next_due_at = due
-    session.save(update_fields=["next_due_at"])
-
-
-def _active_hours(session: HeartbeatSession) -> tuple[ActiveHours | None, ZoneInfo]:
-    """The session's window and zone. Stored values were validated on the way in; one edited into
-    something invalid (admin, shell) means always/UTC rather than a claim that fails for every session."""
-    try:
-        return heartbeat_rules.parse_active_hours(session.active_hours), parse_timezone(session.timezone)
-    except ScheduleError as error:
-        logger.warning("bad heartbeat config %s: %s", session.session_id, error, extra=_CONFIG_INVALID)
-        return None, parse_timezone("UTC")
-
-
-def build_heartbeat_request(run: HeartbeatRun) -> tuple[dict, dict, float]:
-    """(target, JSON body, timeout seconds) for dispatching a running heartbeat."""
-    session = HeartbeatSession.objects.filter(session_id=run.session_id).first()
-    target = (session.target if session else None) or default_target()
-    events = SystemEvent.objects.filter(delivered_run_id=run.run_id).order_by("created_at", "id")
-    snapshot = snapshots.heartbeat_run_snapshot(run)
-    body = {
-        "run_id": run.run_id,
-        "session_id": run.session_id,
-        "kind": "heartbeat",
-        "command": HEARTBEAT_PROMPT,
-        "system_events": [
-            {"id": event.id, "text": event.text, "created_at_utc": clock.iso(event.created_at)}
-            for event in events
-        ],
-        "scheduled_at": snapshot["scheduled_at"],
-        "occurrence_id": snapshot["occurrence_id"],
-        "metadata": {
-            "owner_id": run.owner_id,
-            "channel": run.channel or None,
-            "reason": run.reason,
-            "delivery": session.delivery if session else None,
-        },
-    }
-    return target, body, HEARTBEAT_TIMEOUT_SECONDS
-
-
-def finish_heartbeat(run_id: str, status: str, output: str, error: str, now: datetime) -> HeartbeatRun:
-    """Record a heartbeat's outcome, settle its system events and store the session's last_summary.
-    A run that is no longer running (finished already, e.g. by a lease sweep) is returned unchanged."""
-    if status not in ("success", "error"):
-        raise InvalidInput("status must be 'success' or 'error'", "status")
-    with transaction.atomic():
-        session_id = HeartbeatRun.objects.filter(run_id=run_id).values_list("session_id", flat=True).first()
-        if session_id is None:
-            raise NotFound(f"no heartbeat run {run_id}", "run_id")
-        # Session before run: the lock order claims use (see the module docstring).
-        session = HeartbeatSession.objects.select_for_update().filter(session_id=session_id).first()
-        run = HeartbeatRun.objects.select_for_update().get(run_id=run_id)
-        if run.status != "running":
-            return run
-        output, error = (output or "")[:MAX_OUTPUT_CHARS], (error or "")[:MAX_OUTPUT_CHARS]
-        if status == "error" and not error:
-            error = "target reported an error"
-        run.status, run.finished_at, run.output, run.error = status, now, output, error
-        run.lease_owner, run.lease_expires_at = "", None
-        run.ok_only = status == "success" and heartbeat_rules.is_ok_only(output)
-        run.save()
-        _settle_system_events(run, delivered=status == "success", now=now)
-        if session is not None:
-            _store_summary(session, run, output if status == "success" else error, now)
-    return run
-
-
-def _settle_system_events(run: HeartbeatRun, delivered: bool, now: datetime) -> None:
-    reserved = SystemEvent.objects.filter(delivered_run_id=run.run_id, delivered_at__isnull=True)
-    if delivered:
-        reserved.update(delivered_at=now)
-    else:
-        reserved.update(delivered_run_id="")
-
-
-def _store_summary(session: HeartbeatSession, run: HeartbeatRun, text: str, now: datetime) -> None:
-    summary, digest = heartbeat_rules.summarise_reply(run.ok_only, text, session=session, now=now)
-    session.last_summary = {**summary, "run_id": run.run_id, "status": run.status}
-    fields = ["last_summary"]
-    if summary["sent"] and not run.ok_only:
-        session.last_alert_digest, session.last_alert_at = digest, now
-        fields += ["last_alert_digest", "last_alert_at"]
-    session.save(update_fields=fields)
-
-
-def expire_heartbeat_leases(now: datetime) -> int:
-    """Fail running heartbeats whose scheduler stopped renewing them; returns how many."""
-    with transaction.atomic():
-        # skip_locked: a run locked here is being finished right now by its own scheduler.
-        runs = list(
-            HeartbeatRun.objects.select_for_update(skip_locked=True).filter(
-                status="running", lease_expires_at__lt=now
-            )
-        )
-        for run in runs:
-            run.status, run.finished_at, run.error = "error", now, "scheduler lost"
-            run.lease_owner, run.lease_expires_at = "", None
-            run.save()
-            _settle_system_events(run, delivered=False, now=now)
-    return len(runs)
 
 
 # --- scoping ---------------------------------------------------------------------------------------

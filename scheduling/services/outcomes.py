@@ -14,7 +14,7 @@ from scheduling.errors import NotFound
 from scheduling.event_log import append_events
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
 from scheduling.row_updates import update_in_groups
-from scheduling.services import notifications
+from scheduling.services import heartbeat_runs, heartbeats, notifications
 from scheduling.signals import cron_run_event
 
 logger = logging.getLogger(__name__)
@@ -115,8 +115,6 @@ def _wakes_session(job: CronJob) -> bool:
 
 
 def _wake_session(job: CronJob) -> None:
-    from scheduling.services import heartbeats  # heartbeats depend on runs' outcomes, not the reverse
-
     try:
         # Scoped to the job's owner: a job may only wake sessions its owner could wake through the API.
         heartbeats.request_wake(
@@ -191,18 +189,16 @@ def record_outcomes_resilient(
 
 def record_heartbeat_results(results: list[tuple[str, Outcome]], now: datetime) -> list[tuple[str, Outcome]]:
     """Finish heartbeat runs one by one, with the same fallbacks; returns those still unrecorded."""
-    from scheduling.services import heartbeats  # heartbeats depend on runs' outcomes, not the reverse
-
     unrecorded = []
     for run_id, outcome in results:
         status = "success" if outcome.status in ("success", "deferred") else "error"
         try:
-            heartbeats.finish_heartbeat(run_id, status, outcome.output, outcome.error, now)
+            heartbeat_runs.finish_heartbeat(run_id, status, outcome.output, outcome.error, now)
         except Exception as error:
             logger.exception("recording heartbeat %s failed", run_id, extra={"action": "outcome_failed"})
             reason = f"the target's answer could not be recorded: {type(error).__name__}"
             try:
-                heartbeats.finish_heartbeat(run_id, "error", "", reason, now)
+                heartbeat_runs.finish_heartbeat(run_id, "error", "", reason, now)
             except Exception:
                 unrecorded.append((run_id, outcome))
     return unrecorded

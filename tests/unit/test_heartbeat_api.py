@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from scheduling.models import HeartbeatSession, LifecycleEvent, SystemEvent, WakeRequest
-from scheduling.services import heartbeats as services
+from scheduling.services import heartbeat_runs
 
 pytestmark = pytest.mark.django_db
 
@@ -154,8 +154,8 @@ def test_last_heartbeat_has_the_contract_shape(operator, frozen_now):
     assert {"session_id", "last_run", "last_summary", "busy"} <= set(body)
     assert body["last_run"] is None and body["last_summary"] is None and body["busy"] is False
     due = frozen_now + timedelta(minutes=30)
-    [run] = services.claim_due_heartbeats(due, "worker-1", 30)
-    services.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", due)
+    [run] = heartbeat_runs.claim_due_heartbeats(due, "worker-1", 30)
+    heartbeat_runs.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", due)
     body = operator.get("/api/v1/heartbeat/last?session_id=s-1").json()
     assert body["last_run"]["run_id"] == run.run_id and body["last_run"]["status"] == "success"
     assert body["last_summary"]["ok_only"] is True and body["last_summary"]["sent"] is False

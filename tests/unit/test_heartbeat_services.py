@@ -12,6 +12,7 @@ from django.db import connection
 from scheduling import clock
 from scheduling.errors import InvalidInput, NotFound
 from scheduling.models import HeartbeatRun, HeartbeatSession, LifecycleEvent, SystemEvent, WakeRequest
+from scheduling.services import heartbeat_runs
 from scheduling.services import heartbeats as services
 from tests.conftest import requires_postgres
 
@@ -26,7 +27,7 @@ def make_session(session_id: str = "s-1", **config) -> HeartbeatSession:
 
 
 def claim(now, limit: int = 100) -> list[HeartbeatRun]:
-    return services.claim_due_heartbeats(now, "worker-1", 30, limit)
+    return heartbeat_runs.claim_due_heartbeats(now, "worker-1", 30, limit)
 
 
 def reload(session: HeartbeatSession) -> HeartbeatSession:
@@ -66,7 +67,7 @@ def test_changing_the_interval_re_arms_the_session(frozen_now):
 
 def test_disabled_session_is_never_due_or_claimed(frozen_now):
     make_session(enabled=False)
-    assert services.next_heartbeat_due() is None
+    assert heartbeat_runs.next_heartbeat_due() is None
     assert claim(frozen_now + timedelta(days=1)) == []
 
 
@@ -74,7 +75,7 @@ def test_next_heartbeat_due_is_the_earliest_enabled_session(frozen_now):
     make_session("a", every="2h")
     make_session("b", every="1h")
     make_session("c", every="10m", enabled=False)
-    assert services.next_heartbeat_due() == frozen_now + timedelta(hours=1)
+    assert heartbeat_runs.next_heartbeat_due() == frozen_now + timedelta(hours=1)
 
 
 def test_deleting_a_session_keeps_its_runs_as_history(frozen_now):
@@ -103,7 +104,7 @@ def test_due_heartbeat_starts_once_and_arms_the_next_tick(frozen_now):
 def test_scheduler_bookkeeping_emits_no_heartbeat_scheduled(frozen_now):
     session = make_session()
     [run] = claim(session.next_due_at)
-    services.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", session.next_due_at)
+    heartbeat_runs.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", session.next_due_at)
     assert [event for event, _ in heartbeat_events()].count("heartbeat_scheduled") == 1
 
 
@@ -154,7 +155,7 @@ def test_still_running_heartbeat_makes_the_next_tick_skip_instead_of_overlapping
     assert claim(later) == []
     skipped = HeartbeatRun.objects.get(status="skipped")
     assert skipped.reason == "running" and due_time(session) == later + BUSY_RETRY
-    services.finish_heartbeat(first.run_id, "success", "HEARTBEAT_OK", "", later)
+    heartbeat_runs.finish_heartbeat(first.run_id, "success", "HEARTBEAT_OK", "", later)
     assert len(claim(later + BUSY_RETRY)) == 1
 
 
@@ -266,31 +267,35 @@ def test_system_events_are_delivered_once_with_the_next_heartbeat(frozen_now):
     second = services.add_system_event("s-1", "job B failed", None)
     [run] = claim(session.next_due_at)
     late = services.add_system_event("s-1", "arrived mid-run", None)
-    target, body, timeout = services.build_heartbeat_request(run)
+    target, body, timeout = heartbeat_runs.build_heartbeat_request(run)
     assert target == {"type": "handler", "name": "echo"} and timeout > 0
     assert body["kind"] == "heartbeat" and "HEARTBEAT_OK" in body["command"]
     assert [event["id"] for event in body["system_events"]] == [first.id, second.id]
-    services.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", session.next_due_at)
+    heartbeat_runs.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", session.next_due_at)
     delivered = SystemEvent.objects.filter(delivered_run_id=run.run_id, delivered_at__isnull=False)
     assert set(delivered.values_list("id", flat=True)) == {first.id, second.id}
     [next_run] = claim(due_time(session))
-    assert [e["id"] for e in services.build_heartbeat_request(next_run)[1]["system_events"]] == [late.id]
+    assert [e["id"] for e in heartbeat_runs.build_heartbeat_request(next_run)[1]["system_events"]] == [
+        late.id
+    ]
 
 
 def test_system_events_of_a_failed_heartbeat_go_with_the_next_one(frozen_now):
     session = make_session()
     event = services.add_system_event("s-1", "job A finished", None)
     [run] = claim(session.next_due_at)
-    services.finish_heartbeat(run.run_id, "error", "", "connection refused", session.next_due_at)
+    heartbeat_runs.finish_heartbeat(run.run_id, "error", "", "connection refused", session.next_due_at)
     assert SystemEvent.objects.get().delivered_at is None
     [retry] = claim(due_time(session))
-    assert [e["id"] for e in services.build_heartbeat_request(retry)[1]["system_events"]] == [event.id]
+    assert [e["id"] for e in heartbeat_runs.build_heartbeat_request(retry)[1]["system_events"]] == [event.id]
 
 
 def test_ok_only_reply_is_suppressed_by_default(frozen_now):
     session = make_session()
     [run] = claim(session.next_due_at)
-    finished = services.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK all quiet", "", clock.now())
+    finished = heartbeat_runs.finish_heartbeat(
+        run.run_id, "success", "HEARTBEAT_OK all quiet", "", clock.now()
+    )
     assert finished.ok_only and finished.status == "success"
     summary = reload(session).last_summary
     assert summary["ok_only"] is True and summary["sent"] is False
@@ -302,7 +307,7 @@ def test_the_same_alert_is_sent_once_per_dedupe_window(frozen_now):
 
     def beat(at, reply):
         [run] = claim(at)
-        services.finish_heartbeat(run.run_id, "success", reply, "", at)
+        heartbeat_runs.finish_heartbeat(run.run_id, "success", reply, "", at)
         return reload(session).last_summary
 
     due = session.next_due_at
@@ -315,7 +320,7 @@ def test_the_same_alert_is_sent_once_per_dedupe_window(frozen_now):
 def test_failed_heartbeat_is_an_alert_in_the_summary(frozen_now):
     session = make_session(delivery={"mode": "none"})
     [run] = claim(session.next_due_at)
-    services.finish_heartbeat(run.run_id, "error", "", "timed out", clock.now())
+    heartbeat_runs.finish_heartbeat(run.run_id, "error", "", "timed out", clock.now())
     summary = reload(session).last_summary
     assert summary["ok_only"] is False and summary["text"] == "timed out"
     assert summary["suppressed_reason"] == "delivery_none"
@@ -330,8 +335,8 @@ def test_failed_heartbeat_is_an_alert_in_the_summary(frozen_now):
 def test_each_run_emits_one_started_then_one_terminal_event_with_its_run_id(frozen_now, status, terminal):
     session = make_session()
     [run] = claim(session.next_due_at)
-    services.finish_heartbeat(run.run_id, status, "HEARTBEAT_OK", "boom", session.next_due_at)
-    services.finish_heartbeat(run.run_id, status, "again", "", session.next_due_at)  # a late duplicate
+    heartbeat_runs.finish_heartbeat(run.run_id, status, "HEARTBEAT_OK", "boom", session.next_due_at)
+    heartbeat_runs.finish_heartbeat(run.run_id, status, "again", "", session.next_due_at)  # a late duplicate
     run_events = [event for event in heartbeat_events() if event[1] == run.run_id]
     assert run_events == [("heartbeat_started", run.run_id), (terminal, run.run_id)]
 
@@ -340,11 +345,14 @@ def test_expired_lease_fails_the_run_and_a_late_finish_is_a_no_op(frozen_now):
     session = make_session()
     [run] = claim(session.next_due_at)
     services.add_system_event("s-1", "queued", None)
-    assert services.expire_heartbeat_leases(run.lease_expires_at) == 0  # not yet past it
-    assert services.expire_heartbeat_leases(run.lease_expires_at + timedelta(seconds=1)) == 1
+    assert heartbeat_runs.expire_heartbeat_leases(run.lease_expires_at) == 0  # not yet past it
+    assert heartbeat_runs.expire_heartbeat_leases(run.lease_expires_at + timedelta(seconds=1)) == 1
     lost = HeartbeatRun.objects.get(run_id=run.run_id)
     assert lost.status == "error" and lost.error == "scheduler lost"
-    assert services.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", clock.now()).status == "error"
+    assert (
+        heartbeat_runs.finish_heartbeat(run.run_id, "success", "HEARTBEAT_OK", "", clock.now()).status
+        == "error"
+    )
     assert [event for event, ref in heartbeat_events() if ref == run.run_id] == [
         "heartbeat_started",
         "heartbeat_failed",
@@ -355,7 +363,7 @@ def test_last_heartbeat_reports_run_summary_and_busy(frozen_now):
     session = make_session()
     assert services.last_heartbeat("s-1", None)["last_run"] is None
     [run] = claim(session.next_due_at)
-    services.finish_heartbeat(run.run_id, "success", "Disk full", "", session.next_due_at)
+    heartbeat_runs.finish_heartbeat(run.run_id, "success", "Disk full", "", session.next_due_at)
     body = services.last_heartbeat("s-1", None)
     assert body["session_id"] == "s-1" and body["busy"] is False
     assert body["last_run"]["run_id"] == run.run_id and body["last_run"]["status"] == "success"
@@ -374,7 +382,7 @@ def test_concurrent_schedulers_never_start_one_heartbeat_twice(frozen_now):
     def scheduler(worker: str) -> None:
         try:
             barrier.wait()
-            runs = services.claim_due_heartbeats(due, worker, 30, limit=12)
+            runs = heartbeat_runs.claim_due_heartbeats(due, worker, 30, limit=12)
             started.append([run.session_id for run in runs])
         finally:
             connection.close()
