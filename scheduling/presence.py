@@ -31,7 +31,9 @@ def announce(kind: str, ident: str, started_at: datetime) -> None:
 
 
 def retire(ident: str) -> None:
+    """Remove this worker's row, and rows of workers silent for a day (killed without retiring)."""
     WorkerPresence.objects.filter(worker_id=ident).delete()
+    WorkerPresence.objects.filter(last_seen_at__lt=clock.now() - timedelta(days=1)).delete()
 
 
 def status_of(kind: str) -> dict:

@@ -50,6 +50,7 @@ class ClaimPlan:
     parked: list[tuple[CronJob, str]] = field(default_factory=list)
 
     def start(self, job: CronJob, run: CronRun) -> None:
+        run.created_at = min(run.created_at, self.now)  # a run made by this claim is created as it starts
         run.status, run.started_at = RunStatus.RUNNING, self.now
         run.lease_owner = self.worker_id
         run.lease_expires_at = self.now + timedelta(seconds=settings.UA_RUN_LEASE_SECONDS)
@@ -58,6 +59,7 @@ class ClaimPlan:
         self.dispatches.append(dispatch_for(job, run))
 
     def close(self, run: CronRun, status: str, error: str) -> None:
+        run.created_at = min(run.created_at, self.now)
         run.status, run.finished_at, run.error = status, self.now, error
         self.runs.append(run)
 

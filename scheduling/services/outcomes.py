@@ -35,13 +35,14 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
             .in_bulk()
         )
         finished, waiting = [], []
+        timeouts = _timeouts_of([runs[r] for r, o in results if o.status == "deferred" and r in runs])
         for run_id, outcome in results:
             run = runs.get(run_id)
             if run is None:
                 continue
             if outcome.status == "deferred":
                 run.lease_owner = AWAITING_CALLBACK
-                run.lease_expires_at = run.started_at + timedelta(seconds=_timeout_of(run))
+                run.lease_expires_at = run.started_at + timedelta(seconds=timeouts.get(run.job_id, 600))
                 waiting.append(run)
                 continue
             _finish(run, outcome.status, outcome.output, outcome.error, now)
@@ -67,9 +68,12 @@ def _terminal_event(run: CronRun) -> str:
     return "cron_run_failed" if run.status == RunStatus.ERROR else "cron_run_completed"
 
 
-def _timeout_of(run: CronRun) -> int:
-    job = CronJob.objects.filter(job_id=run.job_id).only("timeout_seconds").first()
-    return job.timeout_seconds if job else 600
+def _timeouts_of(runs: list[CronRun]) -> dict[str, int]:
+    """Job timeouts for runs whose target answered 202: they wait for /complete that long."""
+    if not runs:
+        return {}
+    jobs = CronJob.objects.filter(job_id__in={run.job_id for run in runs})
+    return dict(jobs.values_list("job_id", "timeout_seconds"))
 
 
 def finish_effects(finished: list[CronRun]) -> None:
