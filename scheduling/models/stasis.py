@@ -36,6 +36,7 @@ class StasisEntry(RecordedModel):
 
     class Meta:
         ordering = ["-detected_at"]
+        verbose_name_plural = "stasis entries"
         constraints = [
             # At most one pending entry per job or session: a newer miss supersedes the older one.
             models.UniqueConstraint(
