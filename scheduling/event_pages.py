@@ -73,8 +73,12 @@ def read_page(since_seq: int, limit: int, owner_id: str | None = None) -> EventP
 
 
 def _read_page_portable(since_seq: int, limit: int, owner_id: str | None) -> EventPage:
-    bounds = event_log.bounds()
+    """Three statements, no shared snapshot: the last seq is read before the page and the oldest after
+    it, so a trim that runs in between shows up as a 410 instead of a silently shortened page."""
+    last_before = event_log.bounds().last_seq
     events = event_log.read_since(since_seq, limit + 1, owner_id)
+    bounds = event_log.bounds()
+    bounds.last_seq = last_before
     shown = events[:limit]
     return EventPage(
         events_json=json.dumps([event_log.envelope(event) for event in shown]),

@@ -156,12 +156,18 @@ def suppression_reason(
 ) -> str | None:
     """Why a heartbeat reply is not delivered, or None when it is sent. Content rules (visibility, then
     dedupe) come before routing rules (delivery mode, then targets), the contract's order."""
-    shown = {**DEFAULT_VISIBILITY, **(visibility or {})}
+    # Stored settings are validated by the API, but the admin edits raw JSON: read them defensively.
+    visibility = visibility if isinstance(visibility, dict) else {}
+    delivery = delivery if isinstance(delivery, dict) else {}
+    shown = {**DEFAULT_VISIBILITY, **visibility}
     if ok_only and not shown["show_ok"]:
         return "ok_suppressed"
     if not ok_only and not shown["show_alerts"]:
         return "alerts_suppressed"
-    window = timedelta(seconds=shown["dedupe_window_seconds"])
+    window_seconds = shown["dedupe_window_seconds"]
+    if isinstance(window_seconds, bool) or not isinstance(window_seconds, int | float):
+        window_seconds = DEFAULT_VISIBILITY["dedupe_window_seconds"]
+    window = timedelta(seconds=window_seconds)
     if not ok_only and digest and digest == last_digest and last_alert_at and now - last_alert_at < window:
         return "dedupe"
     mode = (delivery or {}).get("mode", "last")
@@ -180,7 +186,7 @@ def summarise_reply(ok_only: bool, text: str, *, session: Any, now: datetime) ->
         ok_only, session.visibility, session.delivery, digest, session.last_alert_digest,
         session.last_alert_at, now,
     )  # fmt: skip
-    delivery = session.delivery or {}
+    delivery = session.delivery if isinstance(session.delivery, dict) else {}
     mode = delivery.get("mode", "last")
     # "last" goes to the channel the session last spoke on, when it has one.
     targets = delivery.get("targets") or ([session.channel] if mode == "last" and session.channel else [])

@@ -142,10 +142,7 @@ class Scheduler:
         now = clock.now()
         more = acted = False
         if plan.leases_expired(now):
-            expired = await self._db(outcomes.expire_leases, now)
-            expired_hb = await self._db(heartbeat_runs.expire_heartbeat_leases, now)
-            self.stats.leases_expired += len(expired) + expired_hb
-            acted = bool(expired or expired_hb)
+            acted = await self._expire_leases(now)
         free = self.max_concurrency - len(self._inflight)
         if free > 0 and plan.queued_runs:
             started = await self._db(claims.claim_queued_runs, now, self.worker_id, free)
@@ -167,6 +164,19 @@ class Scheduler:
             more = more or len(requests) == free
             acted = acted or bool(requests)
         return more and len(self._inflight) < self.max_concurrency, acted
+
+    async def _expire_leases(self, now: datetime) -> bool:
+        """Sweep lapsed leases; a failing sweep is logged and must not keep this round from claiming."""
+        try:
+            expired = await self._db(outcomes.expire_leases, now)
+            expired_hb = await self._db(heartbeat_runs.expire_heartbeat_leases, now)
+        except Exception:
+            self.stats.errors += 1
+            logger.exception("lease sweep failed", extra={"action": "lease_sweep_failed"})
+            await self._db(close_old_connections)
+            return False
+        self.stats.leases_expired += len(expired) + expired_hb
+        return bool(expired or expired_hb)
 
     def _read_plan(self, started: datetime) -> WakePlan:
         announce = time.monotonic() - self._last_presence >= PRESENCE_EVERY_SECONDS

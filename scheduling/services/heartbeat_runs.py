@@ -187,8 +187,30 @@ def finish_heartbeat(run_id: str, status: str, output: str, error: str, now: dat
         run.save()
         _settle_system_events(run, delivered=status == "success", now=now)
         if session is not None:
-            _store_summary(session, run, output if status == "success" else error, now)
+            _store_summary_safely(session, run, output if status == "success" else error, now)
     return run
+
+
+def _store_summary_safely(session: HeartbeatSession, run: HeartbeatRun, text: str, now: datetime) -> None:
+    """A summary that cannot be computed (a hand-edited delivery or visibility) is logged, never allowed
+    to stop the run's outcome from being recorded."""
+    try:
+        with transaction.atomic():
+            _store_summary(session, run, text, now)
+    except Exception:
+        logger.exception("cannot store the summary of %s", run.run_id, extra=_CONFIG_INVALID)
+
+
+def fail_heartbeat_plainly(run_id: str, reason: str, now: datetime) -> bool:
+    """The last resort: mark a running heartbeat failed (its event included) and nothing else."""
+    with transaction.atomic():
+        run = HeartbeatRun.objects.select_for_update().filter(run_id=run_id, status="running").first()
+        if run is None:
+            return False
+        run.status, run.finished_at, run.error = "error", now, reason
+        run.lease_owner, run.lease_expires_at = "", None
+        run.save()
+    return True
 
 
 def _settle_system_events(run: HeartbeatRun, delivered: bool, now: datetime) -> None:
@@ -217,6 +239,14 @@ def expire_heartbeat_leases(now: datetime) -> int:
             HeartbeatRun.objects.select_for_update(skip_locked=True).filter(
                 status="running", lease_expires_at__lt=now
             )
+        )
+        # Sessions before the first event append (lock order): a session being deleted meanwhile holds
+        # its system events and waits for the event log, so this sweep must not hold the log first.
+        sessions = sorted({run.session_id for run in runs})
+        list(
+            HeartbeatSession.objects.select_for_update()
+            .filter(session_id__in=sessions)
+            .order_by("session_id")
         )
         for run in runs:
             run.status, run.finished_at, run.error = "error", now, "scheduler lost"

@@ -7,6 +7,7 @@ notification (its `count` grows); the next success resolves it.
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import connection
 
 from scheduling import clock
 from scheduling.models import CronJob, CronRun, Notification, StasisEntry
@@ -62,14 +63,15 @@ def notify_failure(job: CronJob, run: CronRun) -> None:
     )
 
 
-def lock_live_failures(job_ids: list[str]) -> None:
-    """Lock the live failure notifications of these jobs (callers lock rows before appending events)."""
-    if job_ids:
-        list(
-            Notification.objects.select_for_update()
-            .filter(source="cron", source_ref__in=job_ids, kind=FAILURE, status="live")
-            .order_by("notification_id")
-        )
+def serialise_jobs(job_ids: list[str]) -> None:
+    """Take a per-job lock, in key order, before any event append: two transactions recording outcomes of
+    one job then update its live notification one after the other, never each holding what the other
+    waits for. PostgreSQL advisory locks leave the job rows free for claims; SQLite serialises anyway."""
+    if connection.vendor != "postgresql" or not job_ids:
+        return
+    with connection.cursor() as cursor:
+        for job_id in job_ids:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"notifications:{job_id}"])
 
 
 def notify_schedule_error(job: CronJob, detail: str) -> None:

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import transaction
 
 from scheduling.dispatch import Outcome
-from scheduling.errors import NotFound
 from scheduling.event_log import append_events
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
 from scheduling.row_updates import update_in_groups
@@ -35,6 +34,7 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
             .in_bulk()
         )
         finished, waiting = [], []
+        results = list(dict(results).items())  # one outcome per run, however the batch was assembled
         timeouts = _timeouts_of([runs[r] for r, o in results if o.status == "deferred" and r in runs])
         for run_id, outcome in results:
             run = runs.get(run_id)
@@ -81,37 +81,33 @@ def finish_effects(finished: list[CronRun]) -> None:
     delete-after-run, waking the session's heartbeat.
 
     Lock order: the event-log lock is held until commit, so it must be the last lock a transaction
-    takes. Every row this needs (jobs to delete, live notifications, sessions to wake) is locked first,
-    in key order; only then are events appended."""
+    takes. Every row this needs (jobs to delete, sessions to wake, and a per-job lock serialising the
+    job's notifications) is locked first, in key order; only then are events appended."""
     if not finished:
         return
     jobs = CronJob.objects.in_bulk({run.job_id for run in finished})
-    doomed = sorted(
-        {
-            r.job_id
-            for r in finished
-            if r.status == RunStatus.SUCCESS and r.job_id in jobs and jobs[r.job_id].delete_after_run
-        }
-    )
+    succeeded = sorted({r.job_id for r in finished if r.status == RunStatus.SUCCESS and r.job_id in jobs})
     failing = sorted({r.job_id for r in finished if r.status == RunStatus.ERROR and r.job_id in jobs})
-    wakes = sorted(
-        {jobs[r.job_id].session_id for r in finished if r.job_id in jobs and _wakes_session(jobs[r.job_id])}
+    wakes = sorted({job.session_id for job in jobs.values() if _wakes_session(job)})
+    # Only rows still there once locked are deleted: a job deleted meanwhile must not be "deleted" twice.
+    doomed = list(
+        CronJob.objects.select_for_update()
+        .filter(job_id__in=[job_id for job_id in succeeded if jobs[job_id].delete_after_run])
+        .order_by("job_id")
     )
-    list(CronJob.objects.select_for_update().filter(job_id__in=doomed).order_by("job_id"))
-    succeeded = sorted({r.job_id for r in finished if r.status == RunStatus.SUCCESS})
-    notifications.lock_live_failures(sorted({*failing, *succeeded}))
+    notifications.serialise_jobs(sorted({*failing, *succeeded}))
     list(HeartbeatSession.objects.select_for_update().filter(session_id__in=wakes).order_by("session_id"))
     append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
     notifications.resolve_failures(set(succeeded))
     for run in finished:
         if run.status == RunStatus.ERROR and run.job_id in jobs:
             notifications.notify_failure(jobs[run.job_id], run)
-    for run in finished:
-        job = jobs.get(run.job_id)
-        if job is not None and _wakes_session(job):
+    for job in {jobs[r.job_id].job_id: jobs[r.job_id] for r in finished if r.job_id in jobs}.values():
+        if _wakes_session(job):
             _wake_session(job)
-    for job_id in doomed:
-        jobs[job_id].delete()
+    for job in doomed:
+        if job.delete_after_run:
+            job.delete()
 
 
 def _wakes_session(job: CronJob) -> bool:
@@ -119,15 +115,20 @@ def _wakes_session(job: CronJob) -> bool:
 
 
 def _wake_session(job: CronJob) -> None:
+    """Wake the job's session. A wake that cannot happen (unknown session, a hand-edited row) is logged
+    and skipped in a savepoint: it must never stop the run's outcome from being recorded."""
+    reason = f"cron job {job.job_id} finished"
     try:
-        # Scoped to the job's owner: a job may only wake sessions its owner could wake through the API.
-        heartbeats.request_wake(
-            job.session_id, job.wake_heartbeat, f"cron job {job.job_id} finished", job.owner_id or None
-        )
-    except NotFound:
-        # The job names a session that has no heartbeat configured: nothing to wake.
+        with transaction.atomic():
+            # Scoped to the job's owner: a job may only wake sessions its owner could wake through the API.
+            heartbeats.request_wake(job.session_id, job.wake_heartbeat, reason, job.owner_id or None)
+    except Exception as error:
         logger.info(
-            "job %s names unknown session %s", job.job_id, job.session_id, extra={"action": "wake_skipped"}
+            "job %s could not wake session %s: %s",
+            job.job_id,
+            job.session_id,
+            error,
+            extra={"action": "wake_skipped"},
         )
 
 
@@ -146,6 +147,18 @@ def renew_leases(run_ids: list[str], worker_id: str, now: datetime) -> int:
 
 def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
     """Finish running runs whose lease lapsed: their scheduler died, or their callback never came."""
+    try:
+        runs = _expire_leases(now, limit, with_effects=True)
+    except Exception:
+        # One poisoned row must not stop every scheduler's sweep: record the bare failures instead.
+        logger.exception("lease sweep with effects failed", extra={"action": "lease_sweep_failed"})
+        runs = _expire_leases(now, limit, with_effects=False)
+    if runs:
+        logger.warning("expired %d run leases", len(runs), extra={"action": "lease_expired"})
+    return runs
+
+
+def _expire_leases(now: datetime, limit: int, with_effects: bool) -> list[CronRun]:
     with transaction.atomic():
         runs = list(
             CronRun.objects.select_for_update(skip_locked=True)
@@ -160,10 +173,23 @@ def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
                 reason = f"scheduler lost: lease held by {run.lease_owner or 'unknown'} expired while running"
             _finish(run, RunStatus.ERROR, run.output, reason, now)
         update_in_groups(runs, _FINISH_FIELDS)
-        finish_effects(runs)
-    if runs:
-        logger.warning("expired %d run leases", len(runs), extra={"action": "lease_expired"})
+        if with_effects:
+            finish_effects(runs)
+        else:
+            append_events([cron_run_event(run, "cron_run_failed") for run in runs])
     return runs
+
+
+def fail_run_plainly(run_id: str, reason: str, now: datetime) -> bool:
+    """The last resort: mark a running run failed with its terminal event and nothing else."""
+    with transaction.atomic():
+        run = CronRun.objects.select_for_update().filter(run_id=run_id, status=RunStatus.RUNNING).first()
+        if run is None:
+            return False
+        _finish(run, RunStatus.ERROR, "", reason, now)
+        update_in_groups([run], _FINISH_FIELDS)
+        append_events([cron_run_event(run, "cron_run_failed")])
+    return True
 
 
 def record_outcomes_resilient(
@@ -185,7 +211,7 @@ def record_outcomes_resilient(
         except Exception as error:
             reason = f"the target's answer could not be recorded: {type(error).__name__}: {error}"[:1000]
             try:
-                finished += len(record_outcomes([(run_id, Outcome("error", error=reason))], now))
+                finished += int(fail_run_plainly(run_id, reason, now))
             except Exception:
                 unrecorded.append((run_id, outcome))
     return finished, unrecorded
@@ -202,7 +228,7 @@ def record_heartbeat_results(results: list[tuple[str, Outcome]], now: datetime) 
             logger.exception("recording heartbeat %s failed", run_id, extra={"action": "outcome_failed"})
             reason = f"the target's answer could not be recorded: {type(error).__name__}"
             try:
-                heartbeat_runs.finish_heartbeat(run_id, "error", "", reason, now)
+                heartbeat_runs.fail_heartbeat_plainly(run_id, reason, now)
             except Exception:
                 unrecorded.append((run_id, outcome))
     return unrecorded

@@ -50,3 +50,38 @@ def test_callback_completion_applies_the_same_effects_as_a_direct_answer():
     runs.complete_run_from_callback(run.run_id, {"status": "success", "output": "later"}, None)
     assert CronRun.objects.get(run_id=run.run_id).output == "later"
     assert not CronJob.objects.filter(job_id=job.job_id).exists()
+
+
+def test_a_hand_edited_job_that_cannot_wake_its_session_still_records_its_outcome():
+    with clock.frozen(T0):
+        heartbeat_services.upsert_session("s-2", {"every": "30m"}, None)
+    job, run = run_job_once(session_id="s-2")
+    CronJob.objects.filter(job_id=job.job_id).update(wake_heartbeat="bogus")
+    finished, unrecorded = outcomes.record_outcomes_resilient([(run.run_id, Outcome("success"))], T0)
+    assert (finished, unrecorded) == (1, [])
+    assert CronRun.objects.get(run_id=run.run_id).status == "success"
+
+
+def test_a_hand_edited_session_config_does_not_block_finishing_its_heartbeat():
+    from scheduling.services import heartbeat_runs
+
+    with clock.frozen(T0):
+        heartbeat_services.upsert_session("s-3", {"every": "30m"}, None)
+    HeartbeatSession.objects.filter(session_id="s-3").update(delivery=["x"], visibility="loud")
+    due = HeartbeatSession.objects.get(session_id="s-3").next_due_at
+    [hb_run] = heartbeat_runs.claim_due_heartbeats(due, "w", 30)
+    assert (
+        outcomes.record_heartbeat_results([(hb_run.run_id, Outcome("success", output="HEARTBEAT_OK"))], due)
+        == []
+    )
+    hb_run.refresh_from_db()
+    assert hb_run.status == "success"
+
+
+def test_the_same_run_twice_in_one_batch_gets_one_terminal_event():
+    from scheduling.models import LifecycleEvent
+
+    _, run = run_job_once()
+    outcomes.record_outcomes([(run.run_id, Outcome("error", error="a")), (run.run_id, Outcome("error"))], T0)
+    terminal = LifecycleEvent.objects.filter(payload__run_id=run.run_id, event_type="cron_run_failed")
+    assert terminal.count() == 1
