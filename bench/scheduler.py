@@ -215,6 +215,38 @@ def _switches(pid: int) -> int:
     return total
 
 
+def recovery(jobs: int, days: int) -> list[list[object]]:
+    """Downtime: `jobs` minutely jobs whose schedules started `days` days ago. Measures how long the
+    scheduler takes to record every miss (one pending stasis entry per job) and how job creation through
+    the service fares meanwhile (the catch-up must not starve other writers)."""
+    reset()
+    for index in range(jobs):
+        job_services.create_job({"command": "down", "cron_expr": "* * * * *", "title": f"down {index}"}, None)
+    back = clock.now() - timedelta(days=days)
+    CronJob.objects.update(anchor_at=back, next_run_at=back)
+    scheduler = start_scheduler()
+    started, writes = time.monotonic(), []
+    while StasisEntry.objects.filter(status="pending").count() < jobs:
+        t = time.perf_counter()
+        job_services.create_job({"command": "meanwhile", "every": "1h"}, None)
+        writes.append(time.perf_counter() - t)
+        if time.monotonic() - started > 300:
+            raise SystemExit("recovery did not finish in 5 minutes")
+    elapsed = time.monotonic() - started
+    missed = CronRun.objects.filter(status="missed").count()
+    stop(scheduler)
+    return [
+        [
+            f"recovery: {jobs} minutely jobs down {days} d -> {missed:,} missed rows, {jobs} stasis entries",
+            f"{elapsed:.1f} s",
+        ],
+        [
+            f"  job creation meanwhile (n={len(writes)}): p50 / p99 / max ms",
+            f"{ms(statistics.median(writes))} / {ms(pct(writes, 99))} / {ms(max(writes))}",
+        ],
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")

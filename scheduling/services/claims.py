@@ -27,6 +27,9 @@ from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
 
+# Most run rows one claim transaction writes (see claim_due_occurrences).
+CLAIM_ROW_BUDGET = 1000
+
 
 @dataclass
 class Dispatch:
@@ -96,8 +99,16 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
             ).values_list("job_id", flat=True)
         )
         plan = ClaimPlan(now=now, worker_id=worker_id)
+        planned = []
         for job in jobs:
+            if len(plan.runs) >= CLAIM_ROW_BUDGET:
+                # Paced recovery: after long downtime every job brings up to UA_MISSED_RUN_RECORD_LIMIT
+                # missed rows. Bounding the rows per transaction keeps the event-log lock short, so API
+                # writes interleave with the catch-up instead of timing out behind one huge transaction.
+                break
             _plan_job(job, plan, active)
+            planned.append(job)
+        paced, jobs = len(planned) < len(jobs), planned
         _drop_taken(plan)
         # Lock order: rows first, the event-log lock (held to commit) last.
         stasis.lock_pending_entries(sorted(plan.missed))
@@ -106,7 +117,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
         _file_misses(jobs, plan)
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
-    more = len(jobs) == limit or any(job.next_run_at and job.next_run_at <= now for job in jobs)
+    more = len(jobs) == limit or paced or any(job.next_run_at and job.next_run_at <= now for job in jobs)
     return plan.dispatches, more
 
 

@@ -311,3 +311,23 @@ def test_an_outcome_that_cannot_be_stored_still_finishes_its_run_and_spares_the_
 def test_target_answers_are_cleaned_of_text_the_database_cannot_store():
     outcome = Outcome("success", output="a\x00b\ud800c", error="\x00")
     assert (outcome.output, outcome.error) == ("abc", "")
+
+
+def test_recovery_after_long_downtime_is_paced_in_bounded_transactions(settings, monkeypatch):
+    settings.UA_MISSED_RUN_RECORD_LIMIT = 30
+    monkeypatch.setattr(claims, "CLAIM_ROW_BUDGET", 50)
+    for index in range(6):
+        make_job(every=None, cron_expr="* * * * *", title=f"minutely {index}", overlap="allow")
+    later = T0 + timedelta(days=30)
+    sizes = []
+    with clock.frozen(later):
+        while True:
+            before = CronRun.objects.count()
+            _, more = claims.claim_due_occurrences(later, WORKER, 100)
+            sizes.append(CronRun.objects.count() - before)
+            if not more:
+                break
+    assert max(sizes) <= 50 + 30  # the budget, overshot by at most one job's rows
+    assert len(sizes) > 3  # the catch-up took several short transactions, not one long one
+    assert StasisEntry.objects.filter(status="pending").count() == 6
+    assert CronRun.objects.filter(status="missed").count() == 6 * 30
