@@ -275,7 +275,10 @@ class Scheduler:
             logger.exception("could not record outcomes at shutdown", extra={"action": "scheduler_stop"})
 
     def _shutdown_db(self) -> None:
-        presence.retire(self.worker_id)
+        try:
+            presence.retire(self.worker_id)
+        except Exception:  # the database may be the reason we stop; presence then simply goes stale
+            logger.warning("could not retire presence", extra={"action": "scheduler_stop"})
         connection.close()
 
 
