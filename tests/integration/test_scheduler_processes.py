@@ -104,3 +104,19 @@ def test_downtime_is_detected_at_start_with_one_stasis_entry_per_job(schedulers)
     for job in jobs:
         assert CronRun.objects.filter(job_id=job.job_id, status="missed").count() == 5
     assert LifecycleEvent.objects.filter(event_type="cron_run_missed").count() == 15
+
+
+def test_scheduler_recovers_when_the_database_drops_its_connections(schedulers):
+    from django.db import connection
+
+    schedulers(1, UA_SCHEDULER_SAFETY_POLL_SECONDS="300")
+    with connection.cursor() as cursor:
+        # A database blip: every other session to this database is killed (the scheduler's query and
+        # LISTEN connections among them).
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    job = job_services.create_job(job_payload(every=None, run_at="3s"), None)
+    run = wait_for(lambda: CronRun.objects.filter(job_id=job.job_id, status="success").first(), 30)
+    assert run.scheduled_at == job.run_at
