@@ -46,7 +46,8 @@ def sign(body: bytes, secret: str) -> str:
 async def deliver(target: dict, body: dict[str, Any], timeout: float, *, kind: str = "cron") -> Outcome:
     try:
         return await asyncio.wait_for(_deliver(target, body, timeout, kind), timeout)
-    except TimeoutError:
+    except (TimeoutError, httpx.TimeoutException):
+        # Whichever fires first, our deadline or httpx's own (given the same budget), it is the timeout.
         return Outcome("error", error=f"execution timed out after {_seconds(timeout)}s")
     except Exception as error:  # the target's failure is the run's failure, never the scheduler's
         logger.warning("dispatch failed: %s", error, extra={"action": "dispatch_error"})
