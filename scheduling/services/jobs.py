@@ -70,14 +70,30 @@ def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -
         schedule_moved = any(
             getattr(job, name) != value for name, value in clean.items() if name in SCHEDULE_DEFINING
         )
+        due_unclaimed = job.next_run_at if job.next_run_at and job.next_run_at <= now else None
         for name, value in clean.items():
             setattr(job, name, value)
         job.updated_at = now
         if schedule_moved:
+            if due_unclaimed:
+                _skip_replaced_occurrence(job, due_unclaimed, now)
             job.anchor_at = now
             job.next_run_at = _first_run(job, now)
         job.save()
     return job
+
+
+def _skip_replaced_occurrence(job: CronJob, occurrence: datetime, now: datetime) -> None:
+    """An occurrence that was due but not yet started when its schedule changed is recorded as skipped,
+    never dropped without a trace (the job row lock keeps schedulers from claiming it meanwhile)."""
+    if CronRun.objects.filter(job_id=job.job_id, scheduled_at=occurrence, attempt=1).exists():
+        return
+    run = CronRun(
+        job_id=job.job_id, owner_id=job.owner_id, session_id=job.session_id, channel=job.channel,
+        job_title=job.title or job.command[:200], status=RunStatus.SKIPPED, scheduled_at=occurrence,
+        created_at=now, finished_at=now, error="the schedule changed before this occurrence started",
+    )  # fmt: skip
+    run.save(force_insert=True)
 
 
 def delete_job(job_id: str, owner_id: str | None) -> str:

@@ -13,7 +13,7 @@ from django.db import transaction
 
 from scheduling import clock, schedule
 from scheduling.errors import Conflict, InvalidInput, NotFound
-from scheduling.models import CronJob, CronRun, RunReason, StasisEntry, StasisStatus
+from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, StasisEntry, StasisStatus
 from scheduling.services.jobs import create_job, get_job
 from scheduling.services.runs import new_run_for
 from scheduling.snapshots import run_snapshot
@@ -80,6 +80,13 @@ def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
     with transaction.atomic():
         entry = _lock_pending(entry_id, owner_id)
         job = get_job(entry.source_ref, owner_id)
+        if (
+            job.overlap == "skip"
+            and CronRun.objects.filter(job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES).exists()
+        ):
+            raise Conflict(
+                "the job is running and its overlap policy is skip; approve after it finishes", "entry_id"
+            )
         attempt = 1 + max(
             CronRun.objects.filter(job_id=job.job_id, scheduled_at=entry.scheduled_at).values_list(
                 "attempt", flat=True

@@ -331,3 +331,26 @@ def test_recovery_after_long_downtime_is_paced_in_bounded_transactions(settings,
     assert len(sizes) > 3  # the catch-up took several short transactions, not one long one
     assert StasisEntry.objects.filter(status="pending").count() == 6
     assert CronRun.objects.filter(status="missed").count() == 6 * 30
+
+
+def test_a_schedule_change_over_a_due_occurrence_records_it_as_skipped():
+    job = make_job(every="1h")
+    due = T0 + timedelta(hours=1)
+    with clock.frozen(due + timedelta(seconds=1)):
+        job_services.update_job(job.job_id, {"every": "2h"}, None, partial=True)
+    skipped = CronRun.objects.get(job_id=job.job_id)
+    assert (skipped.status, skipped.scheduled_at) == ("skipped", due)
+    assert "schedule changed" in skipped.error
+    assert run_events(skipped.run_id) == ["cron_run_completed"]
+
+
+def test_backfill_approval_respects_overlap_skip():
+    make_job(every="1h")
+    claim_at(
+        T0 + timedelta(hours=2, minutes=30)
+    )  # misses, and the 2h30 job... runs the 3h? no: leaves one running
+    entry = StasisEntry.objects.get(status="pending")
+    with clock.frozen(T0 + timedelta(hours=3)):
+        claim_at(T0 + timedelta(hours=3))  # starts the 3h occurrence: the job is now running
+        with pytest.raises(Conflict):
+            stasis.approve_backfill_run(entry.entry_id)
