@@ -209,13 +209,17 @@ def list_system_events(session_id: str | None, owner_id: str | None, limit: int)
 
 
 def last_heartbeat(session_id: str, owner_id: str | None) -> dict[str, Any]:
-    session = get_session(session_id, owner_id)
+    get_session(session_id, owner_id)  # 404 for sessions the caller may not see
     # The run started in the same claim as a missed record sorts first: it has a started_at.
     last = (
         HeartbeatRun.objects.filter(session_id=session_id)
         .order_by(F("created_at").desc(), F("started_at").desc(nulls_last=True))
         .first()
     )
+    # Read the session after the run: a finished run's summary commits with it, so the summary read
+    # now is that run's or a newer one's, never missing (reading the session first could pair a finished
+    # run with the summary from before it).
+    session = get_session(session_id, owner_id)
     return {
         "session_id": session.session_id,
         "last_run": snapshots.heartbeat_run_snapshot(last) if last else None,
