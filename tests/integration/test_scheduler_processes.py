@@ -109,14 +109,15 @@ def test_downtime_is_detected_at_start_with_one_stasis_entry_per_job(schedulers)
 def test_scheduler_recovers_when_the_database_drops_its_connections(schedulers):
     from django.db import connection
 
-    schedulers(1, UA_SCHEDULER_SAFETY_POLL_SECONDS="300")
+    # libpq names the child's connections (its pool and its LISTEN connection) after PGAPPNAME.
+    schedulers(1, UA_SCHEDULER_SAFETY_POLL_SECONDS="300", PGAPPNAME="doomed-scheduler")
     with connection.cursor() as cursor:
-        # A database blip: every other session to this database is killed (the scheduler's query and
-        # LISTEN connections among them).
+        # A database blip for the scheduler: every one of its sessions is killed.
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE application_name = 'doomed-scheduler'"
         )
+        assert len(cursor.fetchall()) >= 2  # its query connection and its LISTEN connection
     job = job_services.create_job(job_payload(every=None, run_at="3s"), None)
     run = wait_for(lambda: CronRun.objects.filter(job_id=job.job_id, status="success").first(), 30)
     assert run.scheduled_at == job.run_at
