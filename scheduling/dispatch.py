@@ -22,6 +22,8 @@ from scheduling.targets import SLEEP_HANDLER
 logger = logging.getLogger(__name__)
 
 OK_REPLY = {"cron": "CRON_OK", "heartbeat": "HEARTBEAT_OK"}
+# Longest output or error text stored for a run; a target may answer far more.
+MAX_OUTPUT_CHARS = 64 * 1024
 _client: httpx.AsyncClient | None = None
 
 
@@ -35,8 +37,8 @@ class Outcome:
 
     def __post_init__(self) -> None:
         # Targets may answer anything; keep only what the database can store.
-        self.output = storable(self.output)
-        self.error = storable(self.error)
+        self.output = storable(self.output)[:MAX_OUTPUT_CHARS]
+        self.error = storable(self.error)[:MAX_OUTPUT_CHARS]
 
 
 def sign(body: bytes, secret: str) -> str:

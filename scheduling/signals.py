@@ -114,6 +114,11 @@ def cron_run_event(run: CronRun, event_type: str) -> EventDraft:
     )
 
 
+def status_event(run: CronRun) -> EventDraft:
+    """The event a run's current status emits (for bulk writes, which bypass the receivers below)."""
+    return cron_run_event(run, CRON_RUN_EVENT_BY_STATUS[run.status])
+
+
 @receiver(post_save, sender=CronRun, dispatch_uid="cron_run_saved")
 def cron_run_saved(sender: type, instance: CronRun, created: bool, **kw: Any) -> None:
     new_status = _status_transition(instance, created)

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from scheduling import clock
 from scheduling.clock import epoch, iso
-from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, StasisEntry
+from scheduling.models import (
+    CronJob,
+    CronRun,
+    HeartbeatRun,
+    HeartbeatSession,
+    Notification,
+    StasisEntry,
+    SystemEvent,
+)
 
 OUTPUT_PREVIEW_CHARS = 400
 
@@ -139,4 +148,37 @@ def stasis_snapshot(entry: StasisEntry) -> dict[str, Any]:
         "run_id": entry.run_id or None,
         "resolution_run_id": entry.resolution_run_id or None,
         "event": entry.event,
+    }
+
+
+def system_event_snapshot(event: SystemEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "session_id": event.session_id,
+        "owner_id": event.owner_id,
+        "text": event.text,
+        "status": "delivered" if event.delivered_at else "pending",
+        "created_at": clock.epoch(event.created_at),
+        "created_at_utc": clock.iso(event.created_at),
+        "delivered_at": clock.epoch(event.delivered_at),
+        "delivered_at_utc": clock.iso(event.delivered_at),
+        "delivered_run_id": event.delivered_run_id or None,
+    }
+
+
+def notification_snapshot(notification: Notification) -> dict[str, Any]:
+    return {
+        "notification_id": notification.notification_id,
+        "kind": notification.kind,
+        "source": notification.source,
+        "source_ref": notification.source_ref,
+        "owner_id": notification.owner_id,
+        "status": notification.status,
+        "title": notification.title,
+        "detail": notification.detail,
+        "actions": notification.actions,
+        "count": notification.count,
+        "run_id": notification.run_id or None,
+        "created_at_utc": clock.iso(notification.created_at),
+        "updated_at_utc": clock.iso(notification.updated_at),
     }

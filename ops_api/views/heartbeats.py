@@ -10,9 +10,8 @@ from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
-from scheduling import clock, snapshots
+from scheduling import snapshots
 from scheduling.errors import InvalidInput
-from scheduling.models import SystemEvent
 from scheduling.services import heartbeats as heartbeat_services
 
 
@@ -24,21 +23,6 @@ def _body(request: Any) -> dict[str, Any]:
 
 def _session_body(session: Any) -> dict[str, Any]:
     return {"session": snapshots.session_snapshot(session)}
-
-
-def system_event_snapshot(event: SystemEvent) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "session_id": event.session_id,
-        "owner_id": event.owner_id,
-        "text": event.text,
-        "status": "delivered" if event.delivered_at else "pending",
-        "created_at": clock.epoch(event.created_at),
-        "created_at_utc": clock.iso(event.created_at),
-        "delivered_at": clock.epoch(event.delivered_at),
-        "delivered_at_utc": clock.iso(event.delivered_at),
-        "delivered_run_id": event.delivered_run_id or None,
-    }
 
 
 class SessionCollection(APIView):
@@ -91,7 +75,7 @@ class SystemEventCreate(APIView):
         event = heartbeat_services.add_system_event(
             data.get("session_id"), data.get("text"), owner_scope(request)
         )
-        return Response({"event": system_event_snapshot(event)}, status=201)
+        return Response({"event": snapshots.system_event_snapshot(event)}, status=201)
 
 
 class SystemEventCollection(APIView):
@@ -99,7 +83,7 @@ class SystemEventCollection(APIView):
         limit = int_param(request, "limit", 50, 1, 500)
         session_id = request.query_params.get("session_id") or None
         events = heartbeat_services.list_system_events(session_id, owner_scope(request), limit)
-        return Response({"events": [system_event_snapshot(event) for event in events]})
+        return Response({"events": [snapshots.system_event_snapshot(event) for event in events]})
 
 
 heartbeat_urlpatterns = [

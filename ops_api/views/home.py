@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import hmac
-
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from ops_api.auth import principal_for_token
 from ops_api.views.health import runtime_version
 from scheduling import event_log, presence
 from scheduling.models import CronJob, StasisEntry, StasisStatus
@@ -20,8 +18,8 @@ def home(request: HttpRequest) -> HttpResponse:
     token_state = ""
     offered = request.GET.get("ops_token")
     if offered is not None:
-        expected = settings.UA_OPS_TOKEN
-        valid = bool(expected) and hmac.compare_digest(offered.encode(), expected.encode())
+        principal = principal_for_token(offered)
+        valid = principal is not None and principal.is_operator
         request.session[SESSION_KEY] = valid
         token_state = "accepted" if valid else "rejected"
     context = {

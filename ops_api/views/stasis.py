@@ -9,28 +9,10 @@ from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
-from scheduling import clock, snapshots
+from scheduling import snapshots
 from scheduling.errors import InvalidInput
-from scheduling.models import Notification, StasisStatus
+from scheduling.models import StasisStatus
 from scheduling.services import notifications, stasis
-
-
-def notification_body(notification: Notification) -> dict[str, Any]:
-    return {
-        "notification_id": notification.notification_id,
-        "kind": notification.kind,
-        "source": notification.source,
-        "source_ref": notification.source_ref,
-        "owner_id": notification.owner_id,
-        "status": notification.status,
-        "title": notification.title,
-        "detail": notification.detail,
-        "actions": notification.actions,
-        "count": notification.count,
-        "run_id": notification.run_id or None,
-        "created_at_utc": clock.iso(notification.created_at),
-        "updated_at_utc": clock.iso(notification.updated_at),
-    }
 
 
 def status_param(request: Any, default: str, allowed: tuple[str, ...]) -> str | None:
@@ -46,7 +28,7 @@ class NotificationList(APIView):
         status = status_param(request, "live", ("live", "resolved"))
         limit = int_param(request, "limit", 100, 1, 1000)
         rows = notifications.list_notifications(owner_scope(request), status, limit)
-        return Response({"notifications": [notification_body(row) for row in rows]})
+        return Response({"notifications": [snapshots.notification_snapshot(row) for row in rows]})
 
 
 class StasisQueue(APIView):

@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from django.db import models
 
+from scheduling import clock
 from scheduling.identifiers import new_run_id
 
 from .base import RecordedModel
+
+if TYPE_CHECKING:
+    from .jobs import CronJob
 
 
 class RunStatus(models.TextChoices):
@@ -87,6 +94,23 @@ class CronRun(RecordedModel):
 
     def __str__(self) -> str:
         return f"{self.run_id} ({self.status})"
+
+    @classmethod
+    def for_job(
+        cls,
+        job: CronJob,
+        *,
+        reason: str,
+        scheduled_at: datetime | None = None,
+        attempt: int = 1,
+        created_at: datetime | None = None,
+    ) -> CronRun:
+        """An unsaved run of `job`, carrying the job's identity (runs outlive their job)."""
+        return cls(
+            job_id=job.job_id, owner_id=job.owner_id, session_id=job.session_id, channel=job.channel,
+            job_title=job.title or job.command[:200], reason=reason, scheduled_at=scheduled_at,
+            attempt=attempt, created_at=created_at or clock.now(),
+        )  # fmt: skip
 
     @property
     def occurrence_id(self) -> str:

@@ -21,8 +21,7 @@ from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, 
 from scheduling.occurrences import newest_occurrences, next_occurrence_of
 from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications, stasis
-from scheduling.services.runs import new_run_for
-from scheduling.signals import cron_run_event
+from scheduling.signals import status_event
 from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
@@ -114,7 +113,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         stasis.lock_pending_entries(sorted(plan.missed))
         CronRun.objects.bulk_create(plan.runs)
         update_in_groups(jobs, ["next_run_at", "last_run_at"])
-        append_events([cron_run_event(run, _event_type(run)) for run in plan.runs])
+        append_events([status_event(run) for run in plan.runs])
         _file_misses(jobs, plan)
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
     more = len(jobs) == limit or paced or any(job.next_run_at and job.next_run_at <= now for job in jobs)
@@ -163,7 +162,7 @@ def _drop_taken(plan: ClaimPlan) -> None:
 
 
 def _plan_on_time(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
-    run = new_run_for(job, reason=RunReason.SCHEDULE, scheduled_at=job.next_run_at)
+    run = CronRun.for_job(job, reason=RunReason.SCHEDULE, scheduled_at=job.next_run_at)
     if job.overlap == "skip" and job.job_id in active:
         plan.close(run, RunStatus.SKIPPED, "previous run still running (overlap=skip)")
     else:
@@ -181,7 +180,7 @@ def _plan_missed(job: CronJob, plan: ClaimPlan, active: set[str], cutoff: dateti
     grace = settings.UA_MISFIRE_GRACE_SECONDS
     missed_runs = []
     for index, moment in enumerate(occurrences):
-        run = new_run_for(job, reason=RunReason.SCHEDULE, scheduled_at=moment)
+        run = CronRun.for_job(job, reason=RunReason.SCHEDULE, scheduled_at=moment)
         if catch_up and index == len(occurrences) - 1:
             run.reason = RunReason.CATCH_UP
             plan.start(job, run)
@@ -213,15 +212,6 @@ def _file_misses(jobs: list[CronJob], plan: ClaimPlan) -> None:
         notifications.notify_missed(job, entry, len(runs), newest)
 
 
-def _event_type(run: CronRun) -> str:
-    run._loaded_status = run.status
-    return {
-        RunStatus.RUNNING: "cron_run_started",
-        RunStatus.MISSED: "cron_run_missed",
-        RunStatus.SKIPPED: "cron_run_completed",
-    }[run.status]
-
-
 def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:
     """Start queued runs (run-now, backfill approvals) in creation order."""
     with transaction.atomic():
@@ -247,10 +237,5 @@ def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatc
         update_in_groups(
             plan.runs, ["status", "started_at", "finished_at", "error", "lease_owner", "lease_expires_at"]
         )
-        append_events([cron_run_event(run, _queued_event_type(run)) for run in plan.runs])
+        append_events([status_event(run) for run in plan.runs])
     return plan.dispatches
-
-
-def _queued_event_type(run: CronRun) -> str:
-    run._loaded_status = run.status
-    return "cron_run_started" if run.status == RunStatus.RUNNING else "cron_run_completed"

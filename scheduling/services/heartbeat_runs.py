@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min
 
 from scheduling import clock, heartbeat_rules, snapshots
+from scheduling.dispatch import MAX_OUTPUT_CHARS
 from scheduling.errors import InvalidInput, NotFound
 from scheduling.heartbeat_rules import ActiveHours
 from scheduling.models import HeartbeatRun, HeartbeatSession, SystemEvent, WakeRequest
@@ -29,17 +29,11 @@ from scheduling.services.heartbeats import (
     _CONFIG_INVALID,
     HEARTBEAT_PROMPT,
     HEARTBEAT_TIMEOUT_SECONDS,
-    MAX_OUTPUT_CHARS,
     WAKE_REASONS,
 )
 from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
-
-
-def next_heartbeat_due() -> datetime | None:
-    """When the earliest enabled session is due (the loop sleeps until then)."""
-    return HeartbeatSession.objects.filter(enabled=True).aggregate(due=Min("next_due_at"))["due"]
 
 
 def claim_due_heartbeats(

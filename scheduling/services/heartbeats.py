@@ -24,7 +24,6 @@ HEARTBEAT_PROMPT = (
     "Heartbeat check. Read the system events included with this request, if any, and act on anything "
     "that needs attention. If nothing needs attention, reply HEARTBEAT_OK."
 )
-MAX_OUTPUT_CHARS = 64 * 1024
 MAX_SYSTEM_EVENT_CHARS = 8000
 WAKE_MODES = ("now", "next")
 WAKE_REASONS = {"now": "wake_now", "next": "wake_next"}

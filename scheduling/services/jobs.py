@@ -11,7 +11,7 @@ from django.db.models import OuterRef, Subquery
 from scheduling import clock, snapshots
 from scheduling.errors import InvalidInput, NotFound
 from scheduling.job_input import clean_job_input
-from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunStatus
+from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.occurrences import next_occurrence_of
 from scheduling.targets import default_target
 
@@ -88,11 +88,9 @@ def _skip_replaced_occurrence(job: CronJob, occurrence: datetime, now: datetime)
     never dropped without a trace (the job row lock keeps schedulers from claiming it meanwhile)."""
     if CronRun.objects.filter(job_id=job.job_id, scheduled_at=occurrence, attempt=1).exists():
         return
-    run = CronRun(
-        job_id=job.job_id, owner_id=job.owner_id, session_id=job.session_id, channel=job.channel,
-        job_title=job.title or job.command[:200], status=RunStatus.SKIPPED, scheduled_at=occurrence,
-        created_at=now, finished_at=now, error="the schedule changed before this occurrence started",
-    )  # fmt: skip
+    run = CronRun.for_job(job, reason=RunReason.SCHEDULE, scheduled_at=occurrence, created_at=now)
+    run.status, run.finished_at = RunStatus.SKIPPED, now
+    run.error = "the schedule changed before this occurrence started"
     run.save(force_insert=True)
 
 
@@ -114,10 +112,6 @@ def delete_job(job_id: str, owner_id: str | None) -> str:
             run.save()
         job.delete()
     return job_id
-
-
-def job_is_running(job_id: str) -> bool:
-    return CronRun.objects.filter(job_id=job_id, status__in=ACTIVE_RUN_STATUSES).exists()
 
 
 def _first_run(job: CronJob, now: datetime) -> datetime | None:

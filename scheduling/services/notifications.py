@@ -20,10 +20,6 @@ def action_url(event_id: str) -> str:
     return f"{settings.UA_PUBLIC_BASE_URL}/api/v1/ops/calendar/events/{event_id}/action"
 
 
-def calendar_event_id(source: str, source_ref: str, moment_epoch: float) -> str:
-    return f"{source}|{source_ref}|{int(moment_epoch)}"
-
-
 def notify_missed(job: CronJob, entry: StasisEntry | None, missed_count: int, newest: CronRun) -> None:
     if job.priority == "low":
         return

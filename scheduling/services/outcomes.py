@@ -9,18 +9,17 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from scheduling.dispatch import Outcome
+from scheduling.dispatch import MAX_OUTPUT_CHARS, Outcome
 from scheduling.event_log import append_events
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
 from scheduling.row_updates import update_in_groups
 from scheduling.services import heartbeat_runs, heartbeats, notifications
-from scheduling.signals import cron_run_event
+from scheduling.signals import status_event
 
 logger = logging.getLogger(__name__)
 
 # Lease owner of a run whose target answered 202: it waits for /complete until started_at + timeout.
 AWAITING_CALLBACK = "awaiting-callback"
-MAX_OUTPUT_CHARS = 64 * 1024
 _FINISH_FIELDS = ["status", "output", "error", "finished_at", "lease_owner", "lease_expires_at"]
 
 
@@ -54,7 +53,6 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
 
 
 def _finish(run: CronRun, status: str, output: str, error: str, now: datetime) -> None:
-    run._loaded_status = status
     run.status = status
     run.output = (output or "")[:MAX_OUTPUT_CHARS]
     run.error = (error or ("target reported an error" if status == RunStatus.ERROR else ""))[
@@ -62,10 +60,6 @@ def _finish(run: CronRun, status: str, output: str, error: str, now: datetime) -
     ]
     run.finished_at = now
     run.lease_owner, run.lease_expires_at = "", None
-
-
-def _terminal_event(run: CronRun) -> str:
-    return "cron_run_failed" if run.status == RunStatus.ERROR else "cron_run_completed"
 
 
 def _timeouts_of(runs: list[CronRun]) -> dict[str, int]:
@@ -97,7 +91,7 @@ def finish_effects(finished: list[CronRun]) -> None:
     )
     notifications.serialise_jobs(sorted({*failing, *succeeded}))
     list(HeartbeatSession.objects.select_for_update().filter(session_id__in=wakes).order_by("session_id"))
-    append_events([cron_run_event(run, _terminal_event(run)) for run in finished])
+    append_events([status_event(run) for run in finished])
     notifications.resolve_failures(set(succeeded))
     for run in finished:
         if run.status == RunStatus.ERROR and run.job_id in jobs:
@@ -176,7 +170,7 @@ def _expire_leases(now: datetime, limit: int, with_effects: bool) -> list[CronRu
         if with_effects:
             finish_effects(runs)
         else:
-            append_events([cron_run_event(run, "cron_run_failed") for run in runs])
+            append_events([status_event(run) for run in runs])
     return runs
 
 
@@ -188,7 +182,7 @@ def fail_run_plainly(run_id: str, reason: str, now: datetime) -> bool:
             return False
         _finish(run, RunStatus.ERROR, "", reason, now)
         update_in_groups([run], _FINISH_FIELDS)
-        append_events([cron_run_event(run, "cron_run_failed")])
+        append_events([status_event(run)])
     return True
 
 

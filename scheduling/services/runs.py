@@ -12,23 +12,6 @@ from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.services.jobs import get_job
 
-MAX_OUTPUT_CHARS = 64 * 1024
-
-
-def new_run_for(job: CronJob, *, reason: str, scheduled_at: Any = None, attempt: int = 1) -> CronRun:
-    """An unsaved run of `job` carrying the job's denormalised identity."""
-    return CronRun(
-        job_id=job.job_id,
-        owner_id=job.owner_id,
-        session_id=job.session_id,
-        channel=job.channel,
-        job_title=job.title or job.command[:200],
-        reason=reason,
-        scheduled_at=scheduled_at,
-        attempt=attempt,
-        created_at=clock.now(),
-    )
-
 
 def queue_manual_run(job_id: str, owner_id: str | None, reason: str = RunReason.MANUAL) -> CronRun:
     """Queue a run now; the scheduler starts it. Never waits for the target."""
@@ -41,7 +24,7 @@ def queue_manual_run(job_id: str, owner_id: str | None, reason: str = RunReason.
             and CronRun.objects.filter(job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES).exists()
         ):
             raise Conflict("the job is already running and its overlap policy is skip", "job_id")
-        run = new_run_for(job, reason=reason)
+        run = CronRun.for_job(job, reason=reason)
         run.save(force_insert=True)
     return run
 
@@ -81,7 +64,7 @@ def clean_completion(data: Any) -> tuple[str, str, str]:
     output, error = output or "", error or ""
     if status == RunStatus.ERROR and not error:
         error = "target reported an error"
-    return status, output[:MAX_OUTPUT_CHARS], error[:MAX_OUTPUT_CHARS]
+    return status, output, error
 
 
 def complete_run_from_callback(run_id: str, data: Any, owner_id: str | None) -> CronRun:

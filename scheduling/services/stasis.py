@@ -15,7 +15,6 @@ from scheduling import clock, schedule
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, StasisEntry, StasisStatus
 from scheduling.services.jobs import create_job, get_job
-from scheduling.services.runs import new_run_for
 from scheduling.snapshots import run_snapshot
 
 
@@ -93,7 +92,9 @@ def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
             ),
             default=0,
         )
-        run = new_run_for(job, reason=RunReason.BACKFILL, scheduled_at=entry.scheduled_at, attempt=attempt)
+        run = CronRun.for_job(
+            job, reason=RunReason.BACKFILL, scheduled_at=entry.scheduled_at, attempt=attempt
+        )
         run.save(force_insert=True)
         _resolve(entry, StasisStatus.APPROVED_AND_RUN, run.run_id)
     return run

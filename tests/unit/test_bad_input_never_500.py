@@ -13,8 +13,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from scheduling import clock
-from scheduling.models import CronJob
-from scheduling.services.runs import new_run_for
+from scheduling.models import CronJob, CronRun
 from tests.conftest import OPERATOR_TOKEN, job_payload
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +151,7 @@ def world(operator: APIClient) -> dict[str, str]:
     """An existing job, heartbeat session and running run for the hostile requests to aim at."""
     job_id = operator.post(f"{API}/cron/jobs", job_payload(), format="json").json()["job"]["job_id"]
     operator.put(f"{API}/heartbeat/sessions/s-1", {"every": "1h"}, format="json")
-    run = new_run_for(CronJob.objects.get(job_id=job_id), reason="manual")
+    run = CronRun.for_job(CronJob.objects.get(job_id=job_id), reason="manual")
     run.status, run.started_at = "running", clock.now()
     run.save(force_insert=True)
     return {"job": job_id, "session": "s-1", "run": run.run_id}

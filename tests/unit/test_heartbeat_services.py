@@ -14,6 +14,7 @@ from scheduling.errors import InvalidInput, NotFound
 from scheduling.models import HeartbeatRun, HeartbeatSession, LifecycleEvent, SystemEvent, WakeRequest
 from scheduling.services import heartbeat_runs
 from scheduling.services import heartbeats as services
+from scheduling.wake_plan import read_wake_plan
 from tests.conftest import requires_postgres
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,7 @@ def test_changing_the_interval_re_arms_the_session(frozen_now):
 
 def test_disabled_session_is_never_due_or_claimed(frozen_now):
     make_session(enabled=False)
-    assert heartbeat_runs.next_heartbeat_due() is None
+    assert read_wake_plan("w").next_heartbeat_at is None
     assert claim(frozen_now + timedelta(days=1)) == []
 
 
@@ -75,7 +76,8 @@ def test_next_heartbeat_due_is_the_earliest_enabled_session(frozen_now):
     make_session("a", every="2h")
     make_session("b", every="1h")
     make_session("c", every="10m", enabled=False)
-    assert heartbeat_runs.next_heartbeat_due() == frozen_now + timedelta(hours=1)
+    # The scheduler learns when heartbeats are next due from its one wake-plan statement.
+    assert read_wake_plan("w").next_heartbeat_at == frozen_now + timedelta(hours=1)
 
 
 def test_deleting_a_session_keeps_its_runs_as_history(frozen_now):
