@@ -77,14 +77,13 @@ def _read_page_portable(since_seq: int, limit: int, owner_id: str | None) -> Eve
     it, so a trim that runs in between shows up as a 410 instead of a silently shortened page."""
     last_before = event_log.bounds().last_seq
     events = event_log.read_since(since_seq, limit + 1, owner_id)
-    bounds = event_log.bounds()
-    bounds.last_seq = last_before
+    oldest_after = event_log.bounds().oldest_seq
     shown = events[:limit]
     return EventPage(
         events_json=json.dumps([event_log.envelope(event) for event in shown]),
         count=len(shown),
         last_seq_in_page=shown[-1].seq if shown else None,
         has_more=len(events) > limit,
-        oldest_seq=bounds.oldest_seq,
-        log_last_seq=max(bounds.last_seq, shown[-1].seq if shown else 0),
+        oldest_seq=oldest_after,
+        log_last_seq=max(last_before, shown[-1].seq if shown else 0),
     )
