@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import transaction
 
 from scheduling.event_log import append_events
+from scheduling.lifecycle import status_event
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.occurrences import newest_occurrences, next_occurrence_of
 from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications, stasis
-from scheduling.signals import status_event
 from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
