@@ -22,6 +22,8 @@ from ops_api.openapi.schemas import (
     Schema,
     array,
     enum,
+    nullable,
+    nullable_ref,
     obj,
     ref,
 )
@@ -182,8 +184,8 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                 200: obj(
                     ("session_id",),
                     session_id=STRING,
-                    last_run={**ref("HeartbeatRun")},
-                    last_summary=OBJECT,
+                    last_run=nullable_ref("HeartbeatRun"),
+                    last_summary=nullable(OBJECT),
                     busy=BOOLEAN,
                 ),
                 **COMMON_ERRORS,

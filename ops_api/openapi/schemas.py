@@ -27,6 +27,11 @@ def nullable(schema: Schema) -> Schema:
     return {**schema, "nullable": True}
 
 
+def nullable_ref(name: str) -> Schema:
+    """A reference that may be null (OpenAPI 3.0 ignores siblings of a bare $ref)."""
+    return {"allOf": [ref(name)], "nullable": True}
+
+
 def array(items: Schema) -> Schema:
     return {"type": "array", "items": items}
 
@@ -143,7 +148,7 @@ JOB = obj(
     next_run_at=EPOCH,
     next_run_at_utc=UTC,
     running=BOOLEAN,
-    last_run=nullable(ref("Run")),
+    last_run=nullable_ref("Run"),
 )
 
 SESSION_INPUT = obj(
