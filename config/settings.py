@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "scheduling",
     "calendar_projection",
     "ops_api",
@@ -117,6 +119,26 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["ops_api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "ops_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI (contract §8: /api/schema/, /api/docs/; ops_api/openapi describes the operations) -------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scheduling Runtime API",
+    "DESCRIPTION": "Cron jobs, heartbeats, lifecycle events, calendar, stasis queue and metrics. "
+    "Every /api/v1/ endpoint except health needs a token (Authorization: Bearer or X-UA-OPS-TOKEN).",
+    "VERSION": "1",
+    "OAS_VERSION": "3.0.3",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Offline docs page: Swagger UI's assets come from the sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["ops_api.openapi.postprocess"],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }
 
 # --- Scheduling runtime flags (contract §8) --------------------------------------------------------------

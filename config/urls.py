@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 from django.views.defaults import page_not_found
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ops_api.errors import json_error
 from ops_api.views import home
@@ -10,6 +11,8 @@ urlpatterns = [
     path("", home.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("ops_api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]
 
 
