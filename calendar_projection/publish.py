@@ -48,4 +48,5 @@ def publish(frames: list[EventFrame]) -> None:
     Called after commit; a failure here loses no data (consumers re-read the log on a gap)."""
     # Implemented by the push work (issue 7): channel-layer group_send of
     # {"type": MESSAGE_TYPE, "frames": frames} to GROUP, safe to call from a non-async thread.
-    raise NotImplementedError
+    # A no-op on the projector's branch until the push branch is merged (the lead resolves this).
+    return

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from ops_api.views import events, health, jobs, stasis
+from ops_api.views import calendar, events, health, jobs, stasis
 from ops_api.views.heartbeats import heartbeat_urlpatterns
 
 urlpatterns = [
@@ -13,6 +13,7 @@ urlpatterns = [
     path("cron/runs/<str:run_id>", jobs.RunDetail.as_view(), name="cron-run"),
     path("cron/runs/<str:run_id>/complete", jobs.RunComplete.as_view(), name="cron-run-complete"),
     path("ops/scheduling/events", events.EventReplay.as_view(), name="scheduling-events"),
+    path("ops/calendar/events", calendar.CalendarEvents.as_view(), name="calendar-events"),
     path("ops/notifications", stasis.NotificationList.as_view(), name="notifications"),
     path("ops/stasis", stasis.StasisQueue.as_view(), name="stasis-queue"),
     path("", include(heartbeat_urlpatterns)),

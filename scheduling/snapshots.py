@@ -60,6 +60,8 @@ def job_snapshot(job: CronJob) -> dict[str, Any]:
         "last_run_at": epoch(job.last_run_at),
         "next_run_at": epoch(job.next_run_at),
         "next_run_at_utc": iso(job.next_run_at),
+        # Interval jobs fire at anchor + k*every: the calendar projection needs the anchor.
+        "anchor_at_utc": iso(job.anchor_at),
     }
 
 
