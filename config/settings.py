@@ -156,6 +156,13 @@ UA_SCHED_PUSH_ENABLED = env.bool("UA_SCHED_PUSH_ENABLED", default=True)
 UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
     "UA_SCHED_PUSH_CLIENT_ENABLED", default=env.bool("NEXT_PUBLIC_UA_SCHED_PUSH_ENABLED", default=True)
 )
+# Push (docs/events.md, "Push"): frames one client may have queued before it is reset; bytes the server
+# may hold unsent to one client; the log-tail polling floor; how long a live projector gets to deliver an
+# event before the hub reads it from the log instead.
+UA_SCHED_PUSH_CLIENT_QUEUE = env.int("UA_SCHED_PUSH_CLIENT_QUEUE", default=1000)
+UA_SCHED_PUSH_SEND_BUFFER_BYTES = env.int("UA_SCHED_PUSH_SEND_BUFFER_BYTES", default=256 * 1024)
+UA_SCHED_PUSH_POLL_SECONDS = env.float("UA_SCHED_PUSH_POLL_SECONDS", default=1.0)
+UA_SCHED_PUSH_PROJECTOR_GRACE_MS = env.int("UA_SCHED_PUSH_PROJECTOR_GRACE_MS", default=250)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from ops_api.views import calendar, events, health, jobs, stasis
 from ops_api.views.heartbeats import heartbeat_urlpatterns
+from ops_api.views.stream import scheduling_stream
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("cron/runs/<str:run_id>/complete", jobs.RunComplete.as_view(), name="cron-run-complete"),
     path("ops/scheduling/events", events.EventReplay.as_view(), name="scheduling-events"),
     path("ops/calendar/events", calendar.CalendarEvents.as_view(), name="calendar-events"),
+    path("ops/scheduling/stream", scheduling_stream, name="scheduling-stream"),
     path("ops/notifications", stasis.NotificationList.as_view(), name="notifications"),
     path("ops/stasis", stasis.StasisQueue.as_view(), name="stasis-queue"),
     path("", include(heartbeat_urlpatterns)),
