@@ -4,12 +4,13 @@ from django.urls import include, path
 from django.views.defaults import page_not_found
 
 from ops_api.errors import json_error
-from ops_api.views import home
+from ops_api.views import home, metrics
 
 urlpatterns = [
     path("", home.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("ops_api.urls")),
+    path("metrics", metrics.prometheus_metrics, name="prometheus-metrics"),
 ]
 
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from ops_api.views import calendar_actions, events, health, jobs, stasis
+from ops_api.views import calendar_actions, events, health, jobs, metrics, stasis
 from ops_api.views.heartbeats import heartbeat_urlpatterns
 
 urlpatterns = [
@@ -15,6 +15,11 @@ urlpatterns = [
     path("ops/scheduling/events", events.EventReplay.as_view(), name="scheduling-events"),
     path("ops/notifications", stasis.NotificationList.as_view(), name="notifications"),
     path("ops/stasis", stasis.StasisQueue.as_view(), name="stasis-queue"),
+    path(
+        "ops/metrics/scheduling-runtime",
+        metrics.SchedulingRuntimeMetrics.as_view(),
+        name="metrics-scheduling-runtime",
+    ),
     path("", include(heartbeat_urlpatterns)),
     # <path:...>: an event id holds a session id, which may contain "/".
     path(
