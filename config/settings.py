@@ -174,6 +174,10 @@ UA_RUN_LEASE_SECONDS = env.int("UA_RUN_LEASE_SECONDS", default=30)
 UA_HEARTBEAT_BUSY_RETRY_SECONDS = env.int("UA_HEARTBEAT_BUSY_RETRY_SECONDS", default=15)
 # Newest missed occurrences recorded individually per job after downtime; older ones are counted.
 UA_MISSED_RUN_RECORD_LIMIT = env.int("UA_MISSED_RUN_RECORD_LIMIT", default=100)
+# Metrics (contract §8): how often each process merges its buffered counts into the table (0: never in
+# the background; tests flush explicitly), and whether GET /metrics may be scraped without a token.
+UA_METRICS_FLUSH_SECONDS = env.float("UA_METRICS_FLUSH_SECONDS", default=1.5)
+UA_METRICS_PUBLIC = env.bool("UA_METRICS_PUBLIC", default=False)
 # Base URL used in notification action links.
 UA_PUBLIC_BASE_URL = env.str("UA_PUBLIC_BASE_URL", default="")
 

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from ops_api.views import calendar, events, health, jobs, stasis
+from ops_api.views import calendar, calendar_actions, events, health, jobs, metrics, stasis
 from ops_api.views.heartbeats import heartbeat_urlpatterns
 from ops_api.views.stream import scheduling_stream
 
@@ -18,5 +18,26 @@ urlpatterns = [
     path("ops/scheduling/stream", scheduling_stream, name="scheduling-stream"),
     path("ops/notifications", stasis.NotificationList.as_view(), name="notifications"),
     path("ops/stasis", stasis.StasisQueue.as_view(), name="stasis-queue"),
+    path(
+        "ops/metrics/scheduling-runtime",
+        metrics.SchedulingRuntimeMetrics.as_view(),
+        name="metrics-scheduling-runtime",
+    ),
     path("", include(heartbeat_urlpatterns)),
+    # <path:...>: an event id holds a session id, which may contain "/".
+    path(
+        "ops/calendar/events/<path:event_id>/action",
+        calendar_actions.CalendarEventAction.as_view(),
+        name="calendar-event-action",
+    ),
+    path(
+        "ops/calendar/events/<path:event_id>/change-request",
+        calendar_actions.ChangeRequest.as_view(),
+        name="calendar-change-request",
+    ),
+    path(
+        "ops/calendar/events/<path:event_id>/change-request/confirm",
+        calendar_actions.ChangeRequestConfirm.as_view(),
+        name="calendar-change-confirm",
+    ),
 ]
