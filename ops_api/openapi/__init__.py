@@ -48,6 +48,48 @@ PLAIN_PATHS: dict[str, dict[str, Any]] = {
             },
         }
     },
+    "/api/v1/ops/scheduling/stream": {
+        "get": {
+            "operationId": "scheduling_stream",
+            "summary": "Server-sent events: the lifecycle log live, as versioned deltas (docs/events.md)",
+            "tags": ["ops"],
+            "parameters": [
+                {
+                    "name": "since_seq",
+                    "in": "query",
+                    "schema": {"type": "integer"},
+                    "description": "resume after this seq (Last-Event-ID is honoured too)",
+                },
+                {
+                    "name": "once",
+                    "in": "query",
+                    "schema": {"type": "integer", "enum": [0, 1]},
+                    "description": "1: answer with the first frame and close",
+                },
+                {
+                    "name": "heartbeat_seconds",
+                    "in": "query",
+                    "schema": {"type": "integer"},
+                    "description": "keepalive after this many seconds of silence (clamped to 2..60)",
+                },
+                {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                {
+                    "name": "ops_token",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "the token, for browsers that cannot set headers",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "`id: <seq>` / `data: <json frame>` lines",
+                    "content": {SSE: {"schema": {"type": "string"}}},
+                },
+                "401": _error("missing or wrong token"),
+                "503": _error("push is disabled (UA_SCHED_PUSH_ENABLED=0) or the database is down"),
+            },
+        }
+    },
 }
 
 
