@@ -93,12 +93,37 @@ PLAIN_PATHS: dict[str, dict[str, Any]] = {
 }
 
 
+def _link(operation_id: str, parameter: str, pointer: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {parameter: f"$response.body#{pointer}"}}
+
+
+# OpenAPI links: where a created job's or run's id is used next (clients and stateful fuzzing follow them).
+JOB_ID = "/job/job_id"
+LINKS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("/api/v1/cron/jobs", "post", "201"): {
+        "GetJob": _link("get_job_detail", "job_id", JOB_ID),
+        "PatchJob": _link("patch_job_detail", "job_id", JOB_ID),
+        "RunJobNow": _link("post_job_run_now", "job_id", JOB_ID),
+        "JobRuns": _link("get_job_runs", "job_id", JOB_ID),
+        "DeleteJob": _link("delete_job_detail", "job_id", JOB_ID),
+    },
+    ("/api/v1/cron/jobs/{job_id}/run", "post", "202"): {
+        "GetRun": _link("get_run_detail", "run_id", "/run/run_id"),
+        "CompleteRun": _link("post_run_complete", "run_id", "/run/run_id"),
+    },
+}
+
+
 def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular postprocessing hook: shared components, and the endpoints that are not DRF views."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(COMPONENTS)
     for path, item in PLAIN_PATHS.items():
         result.setdefault("paths", {}).setdefault(path, item)
+    for (path, method, status), links in LINKS.items():
+        response = result["paths"].get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is not None:
+            response["links"] = links
     result["paths"] = dict(sorted(result["paths"].items()))
     return result
 
