@@ -3,11 +3,9 @@ database the run uses (one body for SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from scheduling import clock
 from scheduling.errors import InvalidInput, NotFound
@@ -16,6 +14,7 @@ from scheduling.services import heartbeat_runs
 from scheduling.services import heartbeats as services
 from scheduling.wake_plan import read_wake_plan
 from tests.conftest import requires_postgres
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -378,22 +377,13 @@ def test_concurrent_schedulers_never_start_one_heartbeat_twice(frozen_now):
     for number in range(30):
         make_session(f"s-{number}", every="1m")
     due = frozen_now + timedelta(minutes=1)
-    barrier = threading.Barrier(3)
-    started: list[list[str]] = []
 
-    def scheduler(worker: str) -> None:
-        try:
-            barrier.wait()
-            runs = heartbeat_runs.claim_due_heartbeats(due, worker, 30, limit=12)
-            started.append([run.session_id for run in runs])
-        finally:
-            connection.close()
+    def scheduler(worker: str) -> list[str]:
+        runs = heartbeat_runs.claim_due_heartbeats(due, worker, 30, limit=12)
+        return [run.session_id for run in runs]
 
-    threads = [threading.Thread(target=scheduler, args=(f"w{n}",)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    # run_together re-raises a worker's error: a crashed scheduler must fail the test, not shrink `claimed`.
+    started = run_together(*(lambda n=n: scheduler(f"w{n}") for n in range(3)))
     claimed = [session_id for batch in started for session_id in batch]
     assert len(claimed) == len(set(claimed)) == HeartbeatRun.objects.filter(status="running").count()
     assert len(claimed) == 30 or claim(due) != []  # whatever was left is still due, never lost
