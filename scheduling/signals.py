@@ -175,6 +175,8 @@ def heartbeat_run_saved(sender: type, instance: HeartbeatRun, created: bool, **k
             payload={
                 "run_id": instance.run_id,
                 "session_id": instance.session_id,
+                # Contract §3 names `payload.reason` (busy, outside_active_hours, wake_now, interval, ...).
+                "reason": instance.reason,
                 "run": snapshots.heartbeat_run_snapshot(instance),
             },
         ),

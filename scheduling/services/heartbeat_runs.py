@@ -75,8 +75,11 @@ def _claim_one(
         _record(session, "skipped", "busy" if session.busy else "running", occurrence, now)
         return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
     hours, tz = _active_hours(session)
-    if not wake_now and not heartbeat_rules.in_active_hours(hours, tz, now):
+    if not heartbeat_rules.in_active_hours(hours, tz, now):
+        # Wakes included (contract §3): the wake is answered by this skip and consumed; pending system
+        # events stay unreserved and go with the first heartbeat inside the window.
         _record(session, "skipped", "outside_active_hours", occurrence, now)
+        _consume_wakes(session, now)
         next_interval = now + timedelta(seconds=session.every_seconds)
         return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
     run = _new_run(session, reason, scheduled_at=occurrence, now=now)
@@ -86,15 +89,20 @@ def _claim_one(
     SystemEvent.objects.filter(
         session_id=session.session_id, delivered_at__isnull=True, delivered_run_id=""
     ).update(delivered_run_id=run.run_id)
-    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
-        consumed_at=now
-    )
-    session.pending_wake = ""
+    _consume_wakes(session, now)
     session.last_run_at = now
     # Armed at the start, not the finish: the next tick exists even if this run dies with its scheduler.
     session.next_due_at = now + timedelta(seconds=session.every_seconds)
     session.save(update_fields=["pending_wake", "last_run_at", "next_due_at"])
     return run
+
+
+def _consume_wakes(session: HeartbeatSession, now: datetime) -> None:
+    """Mark the session's wake requests answered; the caller saves `pending_wake`."""
+    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
+        consumed_at=now
+    )
+    session.pending_wake = ""
 
 
 def _new_run(session: HeartbeatSession, reason: str, scheduled_at: datetime, now: datetime) -> HeartbeatRun:
@@ -118,7 +126,7 @@ def _record(session: HeartbeatSession, status: str, reason: str, due: datetime, 
 def _rearm(session: HeartbeatSession, due: datetime) -> None:
     """Arm the next tick of a heartbeat that did not start (returns None: no run to dispatch)."""
     session.next_due_at = due
-    session.save(update_fields=["next_due_at"])
+    session.save(update_fields=["next_due_at", "pending_wake"])
 
 
 def _active_hours(session: HeartbeatSession) -> tuple[ActiveHours | None, ZoneInfo]:
