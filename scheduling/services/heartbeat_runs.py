@@ -54,6 +54,9 @@ def claim_due_heartbeats(
                 session_id__in=[s.session_id for s in sessions], status="running"
             ).values_list("session_id", flat=True)
         )
+        # Stamped after the overlap check read the runs (and under the session locks that finishes take
+        # first): see clock.now_under_lock.
+        now = clock.now_under_lock(now)
         started = [
             _claim_one(session, now, worker_id, lease_seconds, session.session_id in running)
             for session in sessions
@@ -180,6 +183,7 @@ def finish_heartbeat(run_id: str, status: str, output: str, error: str, now: dat
         run = HeartbeatRun.objects.select_for_update().get(run_id=run_id)
         if run.status != "running":
             return run
+        now = clock.now_under_lock(now)
         output, error = (output or "")[:MAX_OUTPUT_CHARS], (error or "")[:MAX_OUTPUT_CHARS]
         if status == "error" and not error:
             error = "target reported an error"
@@ -209,7 +213,7 @@ def fail_heartbeat_plainly(run_id: str, reason: str, now: datetime) -> bool:
         run = HeartbeatRun.objects.select_for_update().filter(run_id=run_id, status="running").first()
         if run is None:
             return False
-        run.status, run.finished_at, run.error = "error", now, reason
+        run.status, run.finished_at, run.error = "error", clock.now_under_lock(now), reason
         run.lease_owner, run.lease_expires_at = "", None
         run.save()
     return True
@@ -250,6 +254,7 @@ def expire_heartbeat_leases(now: datetime) -> int:
             .filter(session_id__in=sessions)
             .order_by("session_id")
         )
+        now = clock.now_under_lock(now)
         for run in runs:
             run.status, run.finished_at, run.error = "error", now, "scheduler lost"
             run.lease_owner, run.lease_expires_at = "", None
