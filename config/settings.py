@@ -93,7 +93,9 @@ elif DATABASE_IS_POSTGRES and env.bool("UA_DB_POOL", default=True):
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("UA_DB_POOL_MIN", default=1),
         "max_size": env.int("UA_DB_POOL_MAX", default=20),
-        "timeout": 10,
+        # How long a request waits for a pooled connection; past it (the database is down, say) it answers
+        # 503 with Retry-After.
+        "timeout": env.float("UA_DB_POOL_TIMEOUT", default=10.0),
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("UA_DB_CONN_MAX_AGE", default=0))
