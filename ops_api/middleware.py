@@ -5,7 +5,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from ops_api.errors import json_error
+from ops_api.errors import database_unavailable, json_error
+from scheduling.database_faults import is_connection_error
 from scheduling.storable_text import UNSTORABLE
 
 
@@ -48,3 +49,21 @@ class ApiPayloadLimitMiddleware:
             return True
         # Chunked bodies declare no length: measure what actually arrived.
         return request.method in ("POST", "PUT", "PATCH") and len(request.body) > limit
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that fails because the database cannot be reached answers 503 with Retry-After and a JSON
+    error (contract §8), never a 500 traceback. DRF views reach here too: their exception handler leaves
+    non-API errors to Django, which offers them to `process_exception`. Installed last in MIDDLEWARE, so
+    its `process_exception` runs first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_connection_error(exception):
+            return None
+        return database_unavailable(exception)

@@ -55,6 +55,9 @@ def claim_due_heartbeats(
                 session_id__in=[s.session_id for s in sessions], status="running"
             ).values_list("session_id", flat=True)
         )
+        # Stamped after the overlap check read the runs (and under the session locks that finishes take
+        # first): see clock.now_under_lock.
+        now = clock.now_under_lock(now)
         started = [
             _claim_one(session, now, worker_id, lease_seconds, session.session_id in running)
             for session in sessions
@@ -79,8 +82,11 @@ def _claim_one(
         _record(session, "skipped", "busy" if session.busy else "running", occurrence, now)
         return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
     hours, tz = _active_hours(session)
-    if not wake_now and not heartbeat_rules.in_active_hours(hours, tz, now):
+    if not heartbeat_rules.in_active_hours(hours, tz, now):
+        # Wakes included (contract §3): the wake is answered by this skip and consumed; pending system
+        # events stay unreserved and go with the first heartbeat inside the window.
         _record(session, "skipped", "outside_active_hours", occurrence, now)
+        _consume_wakes(session, now)
         next_interval = now + timedelta(seconds=session.every_seconds)
         return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
     run = _new_run(session, reason, scheduled_at=occurrence, now=now)
@@ -90,15 +96,20 @@ def _claim_one(
     SystemEvent.objects.filter(
         session_id=session.session_id, delivered_at__isnull=True, delivered_run_id=""
     ).update(delivered_run_id=run.run_id)
-    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
-        consumed_at=now
-    )
-    session.pending_wake = ""
+    _consume_wakes(session, now)
     session.last_run_at = now
     # Armed at the start, not the finish: the next tick exists even if this run dies with its scheduler.
     session.next_due_at = now + timedelta(seconds=session.every_seconds)
     session.save(update_fields=["pending_wake", "last_run_at", "next_due_at"])
     return run
+
+
+def _consume_wakes(session: HeartbeatSession, now: datetime) -> None:
+    """Mark the session's wake requests answered; the caller saves `pending_wake`."""
+    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
+        consumed_at=now
+    )
+    session.pending_wake = ""
 
 
 def _new_run(session: HeartbeatSession, reason: str, scheduled_at: datetime, now: datetime) -> HeartbeatRun:
@@ -122,7 +133,7 @@ def _record(session: HeartbeatSession, status: str, reason: str, due: datetime, 
 def _rearm(session: HeartbeatSession, due: datetime) -> None:
     """Arm the next tick of a heartbeat that did not start (returns None: no run to dispatch)."""
     session.next_due_at = due
-    session.save(update_fields=["next_due_at"])
+    session.save(update_fields=["next_due_at", "pending_wake"])
 
 
 def _active_hours(session: HeartbeatSession) -> tuple[ActiveHours | None, ZoneInfo]:
@@ -176,6 +187,7 @@ def finish_heartbeat(run_id: str, status: str, output: str, error: str, now: dat
         run = HeartbeatRun.objects.select_for_update().get(run_id=run_id)
         if run.status != "running":
             return run
+        now = clock.now_under_lock(now)
         output, error = (output or "")[:MAX_OUTPUT_CHARS], (error or "")[:MAX_OUTPUT_CHARS]
         if status == "error" and not error:
             error = "target reported an error"
@@ -205,7 +217,7 @@ def fail_heartbeat_plainly(run_id: str, reason: str, now: datetime) -> bool:
         run = HeartbeatRun.objects.select_for_update().filter(run_id=run_id, status="running").first()
         if run is None:
             return False
-        run.status, run.finished_at, run.error = "error", now, reason
+        run.status, run.finished_at, run.error = "error", clock.now_under_lock(now), reason
         run.lease_owner, run.lease_expires_at = "", None
         run.save()
     return True
@@ -246,6 +258,7 @@ def expire_heartbeat_leases(now: datetime) -> int:
             .filter(session_id__in=sessions)
             .order_by("session_id")
         )
+        now = clock.now_under_lock(now)
         for run in runs:
             run.status, run.finished_at, run.error = "error", now, "scheduler lost"
             run.lease_owner, run.lease_expires_at = "", None
