@@ -33,7 +33,8 @@ class JobDetail(APIView):
         return Response(_job_body(job_services.get_job(job_id, owner_scope(request))))
 
     def put(self, request: Any, job_id: str) -> Response:
-        job = job_services.update_job(job_id, request.data, owner_scope(request), partial=False)
+        # PUT updates the fields it names, like PATCH (contract §2: V1 clients send PUT {"enabled": false}).
+        job = job_services.update_job(job_id, request.data, owner_scope(request), partial=True)
         return Response(_job_body(job))
 
     def patch(self, request: Any, job_id: str) -> Response:

@@ -56,8 +56,8 @@ def create_job(data: Any, owner_id: str | None) -> CronJob:
 
 
 def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -> CronJob:
-    """PUT (partial=False) replaces every given field; PATCH changes only those named. Metadata merges in
-    both. Validation happens before any write, so a failing request changes nothing."""
+    """Change the fields named in `data` (PUT and PATCH alike; partial=False demands a whole job).
+    Metadata merges. Validation happens before any write, so a failing request changes nothing."""
     now = clock.now()
     with transaction.atomic():
         job = _locked_job(job_id, owner_id)
