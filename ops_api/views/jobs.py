@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
 from scheduling import snapshots
+from scheduling.services import job_batches
 from scheduling.services import jobs as job_services
 from scheduling.services import runs as run_services
 
@@ -24,8 +25,11 @@ class JobCollection(APIView):
         return Response({"jobs": job_services.describe_jobs(jobs)})
 
     def post(self, request: Any) -> Response:
+        if isinstance(request.data, list):  # bulk create (contract §2)
+            jobs = job_batches.create_jobs(request.data, owner_scope(request))
+            return Response({"jobs": job_services.describe_new_jobs(jobs)}, status=201)
         job = job_services.create_job(request.data, owner_scope(request))
-        return Response(_job_body(job), status=201)
+        return Response({"job": job_services.describe_new_jobs([job])[0]}, status=201)
 
 
 class JobDetail(APIView):
