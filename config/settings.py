@@ -174,6 +174,8 @@ UA_SCHED_PUSH_POLL_SECONDS = env.float("UA_SCHED_PUSH_POLL_SECONDS", default=1.0
 UA_SCHED_PUSH_PROJECTOR_GRACE_MS = env.int("UA_SCHED_PUSH_PROJECTOR_GRACE_MS", default=250)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
+# A bulk job create (an array of up to 1,000 jobs) may be this large as a whole.
+UA_API_MAX_BULK_BODY_BYTES = env.int("UA_API_MAX_BULK_BODY_BYTES", default=8 * 1024 * 1024)
 # How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).
 UA_EVENT_LOCK_TIMEOUT_MS = env.int("UA_EVENT_LOCK_TIMEOUT_MS", default=5000)
 # Safety poll of the scheduler loop: the floor under NOTIFY wake-ups.

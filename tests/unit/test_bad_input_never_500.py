@@ -65,6 +65,7 @@ JOB_CASES = {
     "target": TARGETS,
     "metadata": [[], "x", 7, True, {"k": NUL}, {"k": SURROGATE}, {NUL: 1}],
 }
+UNKNOWN_JOB_FIELDS = ["timzone", "cron", "schedule", "Command", "", "📅", "x" * 300]
 SESSION_CASES = {
     "every": [[], {}, True, 0, -60, 1.5, HUGE, "abc", "30s", LONG, NUL, INF],
     "active_hours": [[], {}, 7, True, "25:00-26:00", "9-5", "📅", LONG, NUL],
@@ -133,6 +134,13 @@ CLAMPED = [f"/cron/runs?limit={HUGE}", "/cron/runs?limit=-5", "/ops/notification
            "/cron/jobs?limit=abc&%F0%9F%93%85=1", "/heartbeat/sessions?x=" + "y" * 5000]
 JOB_PARAMS = [case(m, f, v, id=f"{m} {f}={label(v)}") for f, vs in JOB_CASES.items() for v in vs
               for m in METHODS]
+BULK_PARAMS = [case(f, v, id=f"bulk {f}={label(v)}") for f, vs in JOB_CASES.items() for v in vs]
+BULK_SHAPES = {"empty": ([], None), "1001 items": ([job_payload()] * 1001, None),
+               "a string item": ([job_payload(), "x"], "1"), "a null item": ([None], "0"),
+               "a nested array": ([[job_payload()]], "0"),
+               "misspelt": ([job_payload(), {"timzone": 1}], "1.timzone"),
+               "item over 64 KiB": ([job_payload(), job_payload(command="x" * 70_000)], "1")}
+UNKNOWN_PARAMS = [case(m, f, id=f"{m} {label(f)}") for f in UNKNOWN_JOB_FIELDS for m in METHODS]
 SESSION_PARAMS = [case(s, f, v, id=f"{s} {f}={label(v)}") for f, vs in SESSION_CASES.items() for v in vs
                   for s in SIDS]
 BODY_PARAMS = [case(*c, id=f"{c[0]} {label(c[1])}") for c in BODY_CASES]
@@ -198,6 +206,26 @@ def test_a_cron_job_field_of_the_wrong_shape_is_a_4xx_naming_it_that_writes_noth
     body = {field: value} if method == "PATCH" else {**job_payload(), field: value}
     route = f"{method} /cron/jobs" + ("" if method == "POST" else f"/{world['job']}")
     assert_rejected(client, route, body, None if value is NAN else field)
+
+
+@pytest.mark.parametrize(("method", "field"), UNKNOWN_PARAMS)
+def test_an_unknown_cron_job_field_is_a_4xx_naming_it_that_writes_nothing(client, world, method, field):
+    body = {**job_payload(), field: "Europe/Berlin"}
+    route = f"{method} /cron/jobs" + ("" if method == "POST" else f"/{world['job']}")
+    assert_rejected(client, route, body, field[:200])
+
+
+@pytest.mark.parametrize(("field", "value"), BULK_PARAMS)
+def test_a_bad_item_in_a_bulk_create_is_a_4xx_naming_index_and_field_that_writes_nothing(
+    client, field, value
+):
+    items = [job_payload(), job_payload(), {**job_payload(), field: value}]
+    assert_rejected(client, "POST /cron/jobs", items, None if value is NAN else f"2.{field}")
+
+
+@pytest.mark.parametrize(("items", "field"), list(BULK_SHAPES.values()), ids=list(BULK_SHAPES))
+def test_a_bulk_create_of_the_wrong_shape_is_a_4xx_that_writes_nothing(client, world, items, field):
+    assert_rejected(client, "POST /cron/jobs", items, field)
 
 
 @pytest.mark.parametrize(("sid", "field", "value"), SESSION_PARAMS)
