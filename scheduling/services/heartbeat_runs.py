@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from scheduling import clock, heartbeat_rules, snapshots
 from scheduling.dispatch import MAX_OUTPUT_CHARS
@@ -79,13 +80,13 @@ def _claim_one(
         occurrence = now  # what follows is a catch-up: its own occurrence, not the missed one's
     if session.busy or overlapping:
         # A heartbeat still running from the last tick makes the session busy too: never two at once.
-        _record(session, "skipped", "busy" if session.busy else "running", occurrence, now)
+        _record_skip(session, "busy" if session.busy else "running", occurrence, now)
         return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
     hours, tz = _active_hours(session)
     if not heartbeat_rules.in_active_hours(hours, tz, now):
         # Wakes included (contract §3): the wake is answered by this skip and consumed; pending system
         # events stay unreserved and go with the first heartbeat inside the window.
-        _record(session, "skipped", "outside_active_hours", occurrence, now)
+        _record_skip(session, "outside_active_hours", occurrence, now)
         _consume_wakes(session, now)
         next_interval = now + timedelta(seconds=session.every_seconds)
         return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
@@ -128,6 +129,34 @@ def _record(session: HeartbeatSession, status: str, reason: str, due: datetime, 
     run = _new_run(session, reason, scheduled_at=due, now=now)
     run.status, run.finished_at = status, now
     run.save(force_insert=True)
+
+
+def _record_skip(session: HeartbeatSession, reason: str, due: datetime, now: datetime) -> None:
+    """Record one skip. A streak of consecutive skips with one reason keeps two rows, its first and its
+    newest (which counts the rest in `skip_count`): a session busy for a month would otherwise add a row
+    every UA_HEARTBEAT_BUSY_RETRY_SECONDS forever. Each skip still inserts its own row, so it emits its
+    own heartbeat_skipped event (contract §3); only the row it supersedes is dropped. Two index probes
+    per skip (hb_run_session_recent), however long the history."""
+    newest, before = (
+        list(
+            HeartbeatRun.objects.filter(session_id=session.session_id)
+            # A run started at the instant of a skip came from a later claim: it sorts first.
+            .order_by(F("created_at").desc(), F("started_at").desc(nulls_last=True))
+            .values_list("run_id", "status", "reason", "skip_count")[:2]
+        )
+        + [None, None]
+    )[:2]
+    run = _new_run(session, reason, scheduled_at=due, now=now)
+    if _same_skip(newest, reason) and _same_skip(before, reason):
+        # `newest` is the streak's previous tail (its head is `before` or older): fold it into this one.
+        HeartbeatRun.objects.filter(run_id=newest[0]).delete()
+        run.skip_count = newest[3] + 1
+    run.status, run.finished_at = "skipped", now
+    run.save(force_insert=True)
+
+
+def _same_skip(row: tuple | None, reason: str) -> bool:
+    return row is not None and row[1] == "skipped" and row[2] == reason
 
 
 def _rearm(session: HeartbeatSession, due: datetime) -> None:
