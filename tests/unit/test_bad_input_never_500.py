@@ -94,7 +94,9 @@ BODY_CASES = [
     *[(DONE, {"status": "error", "error": v}, "error") for v in [7, [], 0, NUL, SURROGATE]],
 ]
 WRITES = ["POST /cron/jobs", "PUT /cron/jobs/{job}", "PATCH /cron/jobs/{job}", f"POST {BUSY}", f"POST {WAKE}",
-          "PUT /heartbeat/sessions/{session}", f"POST {EVENT}", f"POST {DONE}"]
+          "PUT /heartbeat/sessions/{session}", f"POST {EVENT}", f"POST {DONE}",
+          *(f"POST /ops/calendar/events/cron|{{job}}|1780318800/{tail}"
+            for tail in ("action", "change-request", "change-request/confirm"))]
 MALFORMED = {
     "truncated": '{"a": ', "array": "[]", "string": '"x"', "number": "4", "null": "null", "bool": "true",
     "NaN": '{"a": NaN}', "Infinity": '{"a": Infinity}', "two-objects": '{"a": 1}{"b": 2}',
@@ -120,7 +122,9 @@ ID_ROUTES = {  # a NUL anywhere in the URL is refused before routing, naming "pa
     "DELETE /cron/jobs/{}": "job_id", "POST /cron/jobs/{}/run": "job_id", "GET /cron/jobs/{}/runs": "job_id",
     "GET /cron/runs/{}": "run_id", "POST /cron/runs/{}/complete": "run_id",
     "GET /heartbeat/sessions/{}": "session_id", "DELETE /heartbeat/sessions/{}": "session_id",
-    "POST /heartbeat/sessions/{}/busy": "session_id",
+    "POST /heartbeat/sessions/{}/busy": "session_id", "POST /ops/calendar/events/{}/action": "event_id",
+    "POST /ops/calendar/events/{}/change-request": "event_id",
+    "POST /ops/calendar/events/{}/change-request/confirm": "event_id",
 }
 BODIES = {"PATCH": {"title": "t"}, "PUT": job_payload(), "POST": {"status": "error", "busy": True}}
 PATH_CASES = [
