@@ -134,6 +134,9 @@ UA_SCHED_PUSH_ENABLED = env.bool("UA_SCHED_PUSH_ENABLED", default=True)
 UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
     "UA_SCHED_PUSH_CLIENT_ENABLED", default=env.bool("NEXT_PUBLIC_UA_SCHED_PUSH_ENABLED", default=True)
 )
+# Dashboard polling while push is off or lost (contract §9: calendar 30 s, heartbeats 20 s); tests shorten.
+UA_DASHBOARD_CALENDAR_POLL_SECONDS = env.float("UA_DASHBOARD_CALENDAR_POLL_SECONDS", default=30.0)
+UA_DASHBOARD_HEARTBEAT_POLL_SECONDS = env.float("UA_DASHBOARD_HEARTBEAT_POLL_SECONDS", default=20.0)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).
