@@ -42,9 +42,20 @@ def lag_text(started: float | None, scheduled: float | None) -> str:
     return f"{seconds / 60:+.1f} min"
 
 
-def schedule_text(job: dict[str, Any]) -> str:
+ACTION_LABELS = {
+    "approve_backfill_run": "Approve & run",
+    "reschedule": "Reschedule",
+    "delete_missed": "Delete",
+    "run_now": "Run now",
+    "pause": "Pause",
+    "resume": "Resume",
+    "disable": "Disable",
+}
+
+
+def schedule_text(job: dict[str, Any], zone: ZoneInfo) -> str:
     if job["schedule_kind"] == "at":
-        return f"once at {job['run_at']}"
+        return f"once at {local_text(job['run_at_epoch'], zone)}"
     if job["schedule_kind"] == "cron":
         return f"cron {job['cron_expr']}"
     return f"every {duration_text(job['every_seconds'])}"
@@ -63,7 +74,7 @@ def jobs_panel(zone: ZoneInfo) -> dict[str, Any]:
     jobs = job_services.list_jobs(None)
     shown = job_services.describe_jobs(jobs[:MAX_JOBS_SHOWN])
     for job in shown:
-        job["schedule_text"] = schedule_text(job)
+        job["schedule_text"] = schedule_text(job, zone)
         job["next_run_text"] = local_text(job["next_run_at"], zone)
         last = job["last_run"]
         job["last_error"] = next((run["error"] for run in [last] if run and run["status"] == "error"), None)
@@ -106,6 +117,8 @@ def notifications_panel(zone: ZoneInfo) -> dict[str, Any]:
     notifications = [snapshots.notification_snapshot(row) for row in rows]
     for notification in notifications:
         notification["updated_text"] = local_text(notification["updated_at_utc"], zone)
+        for action in notification["actions"] or []:
+            action["label"] = ACTION_LABELS.get(action.get("action"), action.get("action"))
     return {"notifications": notifications}
 
 
