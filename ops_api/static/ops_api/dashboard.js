@@ -474,11 +474,6 @@
 
   document.querySelector("[data-change-request]").addEventListener("submit", (e) => { e.preventDefault(); previewChange(e.target); });
 
-  document.querySelector("[data-tz-select]").addEventListener("change", (e) => {
-    const params = new URLSearchParams({ view: config.view, start: config.first_day, tz: e.target.value });
-    location.assign(`/?${params}`);
-  });
-
   // ---- start -------------------------------------------------------------------------------------------
   Cal.drawNowLine();
   Cal.scrollToWorkingHours();
