@@ -10,11 +10,16 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from ops_api.push.backpressure import with_send_in_scope  # noqa: E402
 from ops_api.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
-    }
+# WebSocket auth (token, or the session cookie) happens in the consumer, which reads the session itself:
+# no middleware wraps `send`, which the push streams need to see for backpressure (backpressure.py).
+application = with_send_in_scope(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": URLRouter(websocket_urlpatterns),
+        }
+    )
 )

@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "scheduling",
     "calendar_projection",
     "ops_api",
@@ -117,6 +119,26 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["ops_api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "ops_api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- OpenAPI (contract §8: /api/schema/, /api/docs/; ops_api/openapi describes the operations) -------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Scheduling Runtime API",
+    "DESCRIPTION": "Cron jobs, heartbeats, lifecycle events, calendar, stasis queue and metrics. "
+    "Every /api/v1/ endpoint except health needs a token (Authorization: Bearer or X-UA-OPS-TOKEN).",
+    "VERSION": "1",
+    "OAS_VERSION": "3.0.3",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Offline docs page: Swagger UI's assets come from the sidecar package, never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["ops_api.openapi.postprocess"],
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
 }
 
 # --- Scheduling runtime flags (contract §8) --------------------------------------------------------------
@@ -137,6 +159,13 @@ UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
 # Dashboard polling while push is off or lost (contract §9: calendar 30 s, heartbeats 20 s); tests shorten.
 UA_DASHBOARD_CALENDAR_POLL_SECONDS = env.float("UA_DASHBOARD_CALENDAR_POLL_SECONDS", default=30.0)
 UA_DASHBOARD_HEARTBEAT_POLL_SECONDS = env.float("UA_DASHBOARD_HEARTBEAT_POLL_SECONDS", default=20.0)
+# Push (docs/events.md, "Push"): frames one client may have queued before it is reset; bytes the server
+# may hold unsent to one client; the log-tail polling floor; how long a live projector gets to deliver an
+# event before the hub reads it from the log instead.
+UA_SCHED_PUSH_CLIENT_QUEUE = env.int("UA_SCHED_PUSH_CLIENT_QUEUE", default=1000)
+UA_SCHED_PUSH_SEND_BUFFER_BYTES = env.int("UA_SCHED_PUSH_SEND_BUFFER_BYTES", default=256 * 1024)
+UA_SCHED_PUSH_POLL_SECONDS = env.float("UA_SCHED_PUSH_POLL_SECONDS", default=1.0)
+UA_SCHED_PUSH_PROJECTOR_GRACE_MS = env.int("UA_SCHED_PUSH_PROJECTOR_GRACE_MS", default=250)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
 # How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).
@@ -148,6 +177,10 @@ UA_RUN_LEASE_SECONDS = env.int("UA_RUN_LEASE_SECONDS", default=30)
 UA_HEARTBEAT_BUSY_RETRY_SECONDS = env.int("UA_HEARTBEAT_BUSY_RETRY_SECONDS", default=15)
 # Newest missed occurrences recorded individually per job after downtime; older ones are counted.
 UA_MISSED_RUN_RECORD_LIMIT = env.int("UA_MISSED_RUN_RECORD_LIMIT", default=100)
+# Metrics (contract §8): how often each process merges its buffered counts into the table (0: never in
+# the background; tests flush explicitly), and whether GET /metrics may be scraped without a token.
+UA_METRICS_FLUSH_SECONDS = env.float("UA_METRICS_FLUSH_SECONDS", default=1.5)
+UA_METRICS_PUBLIC = env.bool("UA_METRICS_PUBLIC", default=False)
 # Base URL used in notification action links.
 UA_PUBLIC_BASE_URL = env.str("UA_PUBLIC_BASE_URL", default="")
 

@@ -4,9 +4,10 @@ from django.contrib.staticfiles.views import serve as serve_static
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path
 from django.views.defaults import page_not_found
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ops_api.errors import json_error
-from ops_api.views import dashboard
+from ops_api.views import dashboard, metrics
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -15,6 +16,9 @@ urlpatterns = [
     path("dashboard/logout", dashboard.sign_out, name="dashboard-logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("ops_api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("metrics", metrics.prometheus_metrics, name="prometheus-metrics"),
 ]
 
 if not any("whitenoise" in name for name in settings.MIDDLEWARE):

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.http import QueryDict
+from django.http.cookie import parse_cookie
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import authentication, exceptions, permissions
 
@@ -118,3 +121,56 @@ class HasValidToken(permissions.BasePermission):
 def owner_scope(request: Any) -> str | None:
     """The owner id a request is confined to (None for the operator)."""
     return request.user.owner_id
+
+
+# --- push endpoints (SSE, WebSocket): the token, or a browser session --------------------------------
+
+def principal_for_scope(scope: dict[str, Any]) -> Principal | None:
+    """Who an ASGI connection (WebSocket, or the HTTP scope of the SSE view) speaks for: a token
+    (`?ops_token=`, `Authorization: Bearer`, `X-UA-OPS-TOKEN`) first; without one, the Django session of
+    its cookie, which is an operator if it holds the dashboard's token login or a staff user. A token that
+    is present but wrong is refused even if the session is good. Reads the database: call it in a thread."""
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+    token = token_from_headers(_HeaderLookup(headers))
+    if not token:
+        token = QueryDict(scope.get("query_string", b"").decode("latin-1")).get("ops_token") or None
+    if token or settings.UA_OPS_AUTH == "off":
+        return principal_for_token(token)
+    session = scope.get("session") or _session_from_cookie(headers.get("cookie", ""))
+    return session_principal(session) if session is not None else None
+
+
+def session_principal(session: Any) -> Principal | None:
+    """The operator if this Django session holds the dashboard's token login or an active staff user."""
+    if session.get(SESSION_OPERATOR_KEY) is True:
+        return OPERATOR
+    from django.contrib.auth import get_user
+
+    user = get_user(_SessionHolder(session))
+    if user.is_authenticated and user.is_active and user.is_staff:
+        return OPERATOR
+    return None
+
+
+def _session_from_cookie(cookie_header: str) -> Any:
+    key = parse_cookie(cookie_header).get(settings.SESSION_COOKIE_NAME)
+    if not key:
+        return None
+    return import_module(settings.SESSION_ENGINE).SessionStore(key)
+
+
+class _HeaderLookup:
+    """`token_from_headers` asks for canonical names; ASGI header names are lower-case."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass
+class _SessionHolder:
+    """What `django.contrib.auth.get_user` needs of a request."""
+
+    session: Any

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
-from scheduling import clock, event_log, presence, snapshots
+from scheduling import presence, snapshots
 from scheduling.services import heartbeats as heartbeat_services
 from scheduling.services import jobs as job_services
 from scheduling.services import notifications as notification_services
@@ -123,46 +123,27 @@ def notifications_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def health_panel(zone: ZoneInfo) -> dict[str, Any]:
-    """Scheduler and projector state, due lag and projection lag (events behind the log head, and how
-    old the oldest unprojected event is)."""
-    from calendar_projection.models import current_state
+    """Scheduler and projector state, due lag and projection lag, from the same readers as
+    /api/v1/health and /api/v1/ops/metrics/scheduling-runtime."""
+    from ops_api.runtime_metrics import projection_lag
+    from scheduling.metrics_report import read_report
 
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-    except Exception:  # the strip reports a database outage instead of failing the page
+        lag, projection = projection_lag(), read_report().projection()
+    except DatabaseError:  # the strip reports a database outage instead of failing the page
         return {"db_status": "down"}
-    state = current_state()
-    head = event_log.bounds().last_seq
-    behind = max(0, head - state.last_event_seq)
-    oldest_unprojected = event_log.read_since(state.last_event_seq, 1) if behind else []
-    lag_seconds = (
-        (clock.now() - oldest_unprojected[0].occurred_at).total_seconds() if oldest_unprojected else 0.0
-    )
+    due = {key: projection.get(f"due_lag_seconds_{key}") for key in ("last", "avg", "max")}
     return {
         "db_status": "ok",
         "scheduler": presence.status_of("scheduler"),
         "projector": presence.status_of("projector"),
-        "projection_version": state.version,
-        "event_head": head,
-        "projection_lag_events": behind,
-        "projection_lag_seconds": round(lag_seconds, 1),
-        "due_lag": due_lag(),
+        "event_head": lag.head_seq,
+        "projection_lag_events": lag.events,
+        "projection_lag_seconds": round(lag.seconds, 1),
+        "due_lag": due if projection.get("due_lag_samples") else None,
     }
-
-
-def due_lag() -> dict[str, Any] | None:
-    """The scheduler's due-lag samples from the runtime metrics, when the metrics store is present."""
-    try:
-        from scheduling import metrics
-
-        snapshot = metrics.snapshot()  # type: ignore[attr-defined]
-    except (AttributeError, ImportError, NotImplementedError):
-        return None
-    projection = (snapshot or {}).get("projection", {}) if isinstance(snapshot, dict) else {}
-    if "due_lag_seconds_last" not in projection:
-        return None
-    return {key: projection.get(f"due_lag_seconds_{key}") for key in ("last", "avg", "max")}
 
 
 def panel_context(name: str, zone: ZoneInfo) -> dict[str, Any]:

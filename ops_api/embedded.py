@@ -19,10 +19,11 @@ class Worker:
 
 
 def _loops() -> list[tuple[str, Callable[[threading.Event], None]]]:
-    """The loops that run inside the embedded runtime (the projector joins with the calendar issue)."""
+    """The loops that run inside the embedded runtime."""
+    from calendar_projection.loop import run_forever as run_projector
     from scheduling.scheduler import run_forever
 
-    return [("scheduler", run_forever)]
+    return [("scheduler", run_forever), ("projector", run_projector)]
 
 
 def start_workers() -> list[Worker]:

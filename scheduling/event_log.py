@@ -11,6 +11,7 @@ serialise every writer at BEGIN, which gives the same guarantee.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,12 +21,17 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
-from scheduling import clock, doorbell
+from scheduling import clock, doorbell, metrics
 from scheduling.models import LifecycleEvent
 
 NOTIFY_CHANNEL = "scheduling_events"
 # Trim old events once every this many appends (cheap amortised retention).
 _TRIM_EVERY = 200
+# Terminal run events: their status is a run outcome (the run-outcome counters of /metrics).
+RUN_OUTCOME_EVENTS = frozenset(
+    {"cron_run_completed", "cron_run_failed", "cron_run_missed", "heartbeat_completed", "heartbeat_failed",
+     "heartbeat_skipped", "heartbeat_missed"}
+)  # fmt: skip
 
 
 @dataclass
@@ -70,7 +76,21 @@ def append_events(drafts: list[EventDraft]) -> list[LifecycleEvent]:
         if last_seq // _TRIM_EVERY != (last_seq - len(rows)) // _TRIM_EVERY:
             _trim(last_seq)
         transaction.on_commit(doorbell.ring)
+        # Counted on commit, so a rolled-back append counts nothing: the counts are exactly the events
+        # that exist (a log trimmed to its retention could not give them), batched into one increment.
+        counts = _event_counts(rows)
+        transaction.on_commit(lambda: metrics.count_many(counts))
     return rows
+
+
+def _event_counts(rows: list[LifecycleEvent]) -> Counter:
+    counts: Counter = Counter({"event_emissions_total": len(rows)})
+    for row in rows:
+        counts[f"event_counts.{row.source}.{row.event_type}"] += 1
+        counts[f"{row.source}_events_total"] += 1
+        if row.event_type in RUN_OUTCOME_EVENTS:
+            counts[f"run_outcomes.{row.source}.{row.status}"] += 1
+    return counts
 
 
 def _sequencing_sql(table: str) -> tuple[str, str]:

@@ -8,6 +8,7 @@ from typing import Any
 from scheduling import clock
 from scheduling.clock import epoch, iso
 from scheduling.models import (
+    ChangeProposal,
     CronJob,
     CronRun,
     HeartbeatRun,
@@ -60,6 +61,8 @@ def job_snapshot(job: CronJob) -> dict[str, Any]:
         "last_run_at": epoch(job.last_run_at),
         "next_run_at": epoch(job.next_run_at),
         "next_run_at_utc": iso(job.next_run_at),
+        # Interval jobs fire at anchor + k*every: the calendar projection needs the anchor.
+        "anchor_at_utc": iso(job.anchor_at),
     }
 
 
@@ -181,4 +184,24 @@ def notification_snapshot(notification: Notification) -> dict[str, Any]:
         "run_id": notification.run_id or None,
         "created_at_utc": clock.iso(notification.created_at),
         "updated_at_utc": clock.iso(notification.updated_at),
+    }
+
+
+def proposal_snapshot(proposal: ChangeProposal) -> dict[str, Any]:
+    return {
+        "proposal_id": proposal.proposal_id,
+        "event_id": proposal.event_id,
+        "source": proposal.source,
+        "source_ref": proposal.source_ref,
+        "owner_id": proposal.owner_id,
+        "instruction": proposal.instruction,
+        "changes": proposal.changes,
+        "action": proposal.action or None,
+        "run_at_utc": clock.iso(proposal.run_at),
+        "timezone": proposal.timezone,
+        "summary": proposal.summary,
+        "status": proposal.status,
+        "created_at_utc": clock.iso(proposal.created_at),
+        "decided_at_utc": clock.iso(proposal.decided_at),
+        "result": proposal.result,
     }

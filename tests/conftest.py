@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from scheduling import clock
+from scheduling import clock, metrics
 
 OPERATOR_TOKEN = "test-operator-token"
 
@@ -31,6 +31,16 @@ def _operator_token_configured() -> Iterator[None]:
     settings.UA_OPS_TOKEN, settings.UA_OPS_AUTH = OPERATOR_TOKEN, "on"
     yield
     settings.UA_OPS_TOKEN, settings.UA_OPS_AUTH = previous
+
+
+@pytest.fixture(autouse=True)
+def _metrics_flushed_by_hand() -> Iterator[None]:
+    """No background flusher in the test process (it would write outside the test's transaction);
+    tests that check metrics call `metrics.flush()`. Each test starts with an empty buffer."""
+    metrics.set_background_flush(False)
+    metrics.discard_unflushed()
+    yield
+    metrics.discard_unflushed()
 
 
 @pytest.fixture(autouse=True)

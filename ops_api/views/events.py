@@ -12,12 +12,14 @@ from rest_framework.views import APIView
 from calendar_projection.models import current_state
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
+from scheduling import metrics
 from scheduling.errors import Gone
 from scheduling.event_pages import read_page
 
 
 class EventReplay(APIView):
     def get(self, request: Any) -> HttpResponse:
+        metrics.count("push_replay_requests")
         since_seq = int_param(request, "since_seq", 0, -1, 2**62)
         limit = int_param(request, "limit", 500, 1, 5000)
         page = read_page(max(since_seq, 0), limit, owner_scope(request))

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
-from scheduling import snapshots
+from scheduling import metrics, snapshots
 from scheduling.errors import InvalidInput
 from scheduling.services import heartbeats as heartbeat_services
 
@@ -53,6 +53,7 @@ class SessionBusy(APIView):
 
 class Wake(APIView):
     def post(self, request: Any) -> Response:
+        metrics.count("heartbeat_wake_requests")
         data = _body(request)
         mode = data.get("mode")
         session_ids = heartbeat_services.request_wake(
@@ -63,6 +64,7 @@ class Wake(APIView):
 
 class LastHeartbeat(APIView):
     def get(self, request: Any) -> Response:
+        metrics.count("heartbeat_last_requests")
         session_id = request.query_params.get("session_id")
         if not session_id:
             raise InvalidInput("session_id is required", "session_id")

@@ -3,13 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models, transaction
+from django.dispatch import Signal
 
-
-def announce_change() -> None:
-    # Imported late: the event log module imports the models package.
-    from scheduling.event_log import announce_change as announce
-
-    announce()
+# Sent inside a RecordedModel's save block when no receiver appended an event for it. The models never
+# import the event log (it imports them); `scheduling.signals` answers this by waking the schedulers.
+saved_without_event = Signal()
 
 
 class RecordedModel(models.Model):
@@ -27,9 +25,8 @@ class RecordedModel(models.Model):
         self._event_appended = False
         with transaction.atomic(using=kwargs.get("using")):
             super().save(*args, **kwargs)
-            # A save that appended no event (a queued run, a moved due time) must still wake schedulers.
             if not self._event_appended:
-                announce_change()
+                saved_without_event.send(sender=type(self), instance=self)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         with transaction.atomic(using=kwargs.get("using")):

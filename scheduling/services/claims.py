@@ -16,12 +16,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from scheduling import metrics
 from scheduling.event_log import append_events
+from scheduling.lifecycle import status_event
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.occurrences import newest_occurrences, next_occurrence_of
 from scheduling.row_updates import update_in_groups
 from scheduling.services import notifications, stasis
-from scheduling.signals import status_event
 from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         update_in_groups(jobs, ["next_run_at", "last_run_at"])
         append_events([status_event(run) for run in plan.runs])
         _file_misses(jobs, plan)
+        record_due_lag([(run.started_at, run.scheduled_at) for run in plan.runs if run.reason == "schedule"])
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
     more = len(jobs) == limit or paced or any(job.next_run_at and job.next_run_at <= now for job in jobs)
     return plan.dispatches, more
@@ -210,6 +212,14 @@ def _file_misses(jobs: list[CronJob], plan: ClaimPlan) -> None:
         if job.missed_policy == "stasis":
             entry = stasis.open_entry(job, newest, plan.now, reason=newest.error)
         notifications.notify_missed(job, entry, len(runs), newest)
+
+
+def record_due_lag(starts: list[tuple[datetime | None, datetime | None]]) -> None:
+    """Due lag (start - nominal time) of scheduled runs that start, observed once their claim commits.
+    Manual, backfill and catch-up runs are left out: their lateness is a decision, not scheduler lag."""
+    lags = [(started - due).total_seconds() for started, due in starts if started and due]
+    if lags:
+        transaction.on_commit(lambda: [metrics.observe("due_lag_seconds", max(0.0, lag)) for lag in lags])
 
 
 def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:

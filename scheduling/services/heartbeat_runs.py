@@ -25,6 +25,7 @@ from scheduling.errors import InvalidInput, NotFound
 from scheduling.heartbeat_rules import ActiveHours
 from scheduling.models import HeartbeatRun, HeartbeatSession, SystemEvent, WakeRequest
 from scheduling.schedule import ScheduleError, parse_timezone
+from scheduling.services.claims import record_due_lag
 from scheduling.services.heartbeats import (
     _CONFIG_INVALID,
     HEARTBEAT_PROMPT,
@@ -58,6 +59,9 @@ def claim_due_heartbeats(
             _claim_one(session, now, worker_id, lease_seconds, session.session_id in running)
             for session in sessions
         ]
+        record_due_lag(
+            [(run.started_at, run.scheduled_at) for run in started if run and run.reason == "interval"]
+        )
     return [run for run in started if run is not None]
 
 

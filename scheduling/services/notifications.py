@@ -91,6 +91,15 @@ def resolve_failures(job_ids: set[str]) -> None:
         ).update(status="resolved", updated_at=clock.now())
 
 
+def resolve_missed(entry: StasisEntry) -> None:
+    """A stasis entry's miss notification resolves with the entry, whichever surface resolved it (the
+    action endpoint, a change request, admin) or a newer miss superseding it: its links would only
+    answer 409 from then on."""
+    Notification.objects.filter(
+        source=entry.source, source_ref=entry.source_ref, kind=MISSED, run_id=entry.run_id, status="live"
+    ).update(status="resolved", updated_at=clock.now())
+
+
 def _upsert(
     job: CronJob, kind: str, run_id: str, *, title: str, detail: str, actions: list, collapse: bool
 ) -> Notification:

@@ -11,10 +11,10 @@ from django.db import transaction
 
 from scheduling.dispatch import MAX_OUTPUT_CHARS, Outcome
 from scheduling.event_log import append_events
+from scheduling.lifecycle import status_event
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
 from scheduling.row_updates import update_in_groups
 from scheduling.services import heartbeat_runs, heartbeats, notifications
-from scheduling.signals import status_event
 
 logger = logging.getLogger(__name__)
 

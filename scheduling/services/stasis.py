@@ -14,6 +14,7 @@ from django.db import transaction
 from scheduling import clock, schedule
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, StasisEntry, StasisStatus
+from scheduling.services import notifications
 from scheduling.services.jobs import create_job, get_job
 from scheduling.snapshots import run_snapshot
 
@@ -24,6 +25,7 @@ def open_entry(job: CronJob, missed: CronRun, now: datetime, reason: str) -> Sta
         source="cron", source_ref=job.job_id, status=StasisStatus.PENDING
     ):
         older.status, older.resolved_at = StasisStatus.SKIPPED_SUPERSEDED, now
+        notifications.resolve_missed(older)
         older.save()
     entry = StasisEntry(
         event_id=f"cron|{job.job_id}|{int(missed.scheduled_at.timestamp())}",
@@ -125,6 +127,19 @@ def delete_missed(entry_id: str, owner_id: str | None = None) -> StasisEntry:
     return entry
 
 
+def schedule_one_shot_copy(
+    job_id: str, run_at: Any, timezone: str | None = None, owner_id: str | None = None
+) -> CronJob:
+    """A one-shot copy of the job at `run_at`, marked as its backfill, with no stasis entry involved (a
+    change request such as "in 2 hours" on an occurrence that was not missed)."""
+    with transaction.atomic():
+        job = get_job(job_id, owner_id)
+        tz_name = timezone or job.timezone
+        return create_job(
+            _one_shot_copy(job, run_at, tz_name), job.owner_id if owner_id is None else owner_id
+        )
+
+
 def _one_shot_copy(job: CronJob, run_at: Any, tz_name: str) -> dict[str, Any]:
     return {
         "command": job.command,
@@ -153,5 +168,7 @@ def _lock_pending(entry_id: str, owner_id: str | None) -> StasisEntry:
 
 
 def _resolve(entry: StasisEntry, status: str, run_id: str) -> None:
+    # Miss notifications are only ever inserted elsewhere, so this update joins no lock cycle.
+    notifications.resolve_missed(entry)
     entry.status, entry.resolved_at, entry.resolution_run_id = status, clock.now(), run_id
     entry.save()

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+from django.utils.module_loading import import_string
 
 from ops_api import embedded
 
@@ -52,8 +53,8 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from config.asgi import application
-
+        # The deployment names its ASGI app in settings; ops_api never imports the project package.
+        application = import_string(settings.ASGI_APPLICATION)
         Server(
             application=application,
             endpoints=build_endpoint_description_strings(host=host, port=port),

@@ -13,6 +13,7 @@ window.OpsCalendar = (() => {
   // Events starting in the same slot of a day share its width; the slot is about one event's height.
   const slotMinutes = config.view === "day" ? 20 : 30;
   const elements = new Map(); // event_id -> element
+  const byRun = new Map(); // run_id -> element
   const slots = new Map(); // "day|slot" -> Set of elements
   const localFormat = new Intl.DateTimeFormat("en-CA", {
     timeZone: config.tz, year: "numeric", month: "2-digit", day: "2-digit",
@@ -28,7 +29,8 @@ window.OpsCalendar = (() => {
   function localParts(event) {
     const text = event.scheduled_at_local;
     let y, mo, d, h, mi;
-    if (typeof text === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(text)) {
+    // Push frames render local times in the server's default zone, the feed in ours: trust only ours.
+    if (event.timezone_display === config.tz && typeof text === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d/.test(text)) {
       [y, mo, d, h, mi] = [text.slice(0, 4), text.slice(5, 7), text.slice(8, 10), text.slice(11, 13), text.slice(14, 16)].map(Number);
     } else {
       return partsOfEpoch(event.scheduled_at_epoch);
@@ -47,7 +49,7 @@ window.OpsCalendar = (() => {
   }
 
   function lagText(event) {
-    const started = event.run_started_at_epoch ?? event.started_at_epoch;
+    const started = event.started_at_epoch;
     if (started == null || event.scheduled_at_epoch == null) return "";
     const lag = started - event.scheduled_at_epoch;
     return Math.abs(lag) < 60 ? `${lag >= 0 ? "+" : ""}${lag.toFixed(1)} s` : `${lag >= 0 ? "+" : ""}${(lag / 60).toFixed(1)} min`;
@@ -59,14 +61,20 @@ window.OpsCalendar = (() => {
     el.className = `ev st-${event.status} prio-${event.category || "normal"}`;
     el.dataset.eventId = event.event_id;
     el.dataset.status = event.status;
-    const title = event.title || event.source_ref;
-    const lag = lagText(event);
-    el.textContent = `${clockText(where.minute)} ${title}${lag ? ` (${lag})` : ""}`;
-    el.title = `${title} · ${event.status} · ${clockText(where.minute)} ${config.tz}${lag ? ` · lag ${lag}` : ""}`;
+    if (event.run_id && startedByRun.has(event.run_id)) event.started_at_epoch = startedByRun.get(event.run_id);
+    el.opsMinute = where.minute;
+    label(el, event, where);
     el.style.top = `${(where.minute / 60) * hourPixels()}px`;
     el.opsEvent = event;
     el.opsSlot = `${where.day}|${Math.floor(where.minute / slotMinutes)}`;
     return el;
+  }
+
+  function label(el, event, where) {
+    const title = event.title || event.source_ref;
+    const lag = lagText(event);
+    el.textContent = `${clockText(where.minute)} ${title}${lag ? ` · lag ${lag}` : ""}`;
+    el.title = `${title} · ${event.status} · ${clockText(where.minute)} ${config.tz}${lag ? ` · lag ${lag} (started − scheduled)` : ""}`;
   }
 
   function inWindow(event) {
@@ -91,6 +99,7 @@ window.OpsCalendar = (() => {
       if (!members.size) slots.delete(el.opsSlot);
     }
     elements.delete(el.dataset.eventId);
+    if (el.opsEvent.run_id) byRun.delete(el.opsEvent.run_id);
     el.remove();
     return el.opsSlot;
   }
@@ -101,6 +110,7 @@ window.OpsCalendar = (() => {
     if (where.day < 0 || where.day >= columns.length) return null;
     const el = buildEvent(event, where);
     elements.set(event.event_id, el);
+    if (event.run_id) byRun.set(event.run_id, el);
     if (!slots.has(el.opsSlot)) slots.set(el.opsSlot, new Set());
     slots.get(el.opsSlot).add(el);
     return { el, day: where.day };
@@ -110,6 +120,7 @@ window.OpsCalendar = (() => {
   function render(feed) {
     for (const el of elements.values()) el.remove();
     elements.clear();
+    byRun.clear();
     slots.clear();
     const fragments = columns.map(() => document.createDocumentFragment());
     for (const event of feed.events || []) {
@@ -198,5 +209,35 @@ window.OpsCalendar = (() => {
 
   function eventFor(el) { return el.opsEvent; }
 
-  return { config, render, patch, drawNowLine, scrollToWorkingHours, eventFor, partsOfEpoch, clockText, lagText };
+  /* A run's start time, learnt after the event was drawn: its label gains the lag. */
+  const startedByRun = new Map();
+  function showLag(runId, startedEpoch) {
+    if (!runId || startedEpoch == null) return;
+    startedByRun.set(runId, startedEpoch);
+    const el = byRun.get(runId);
+    if (!el || el.opsEvent.started_at_epoch === startedEpoch) return;
+    el.opsEvent.started_at_epoch = startedEpoch;
+    label(el, el.opsEvent, { minute: el.opsMinute });
+  }
+
+  /* Colours come from the feed's legend (contract §6), as CSS variables the stylesheet mixes into a
+     light fill with a strong edge, so dark text keeps its contrast whatever the colour. */
+  function applyLegend(legend) {
+    if (!legend) return;
+    const root = document.documentElement.style;
+    for (const [status, colour] of Object.entries(legend.statuses || {})) root.setProperty(`--st-${status}`, colour);
+    for (const [category, colour] of Object.entries(legend.categories || {})) root.setProperty(`--cat-${category}`, colour);
+  }
+
+  const alwaysRefs = () => new Set(Array.from(lane.querySelectorAll("[data-always-running]")).map((el) => el.opsEvent && el.opsEvent.source_ref));
+  function touchesAlwaysRunning(entries) {
+    if (!entries.length || lane.hidden) return false;
+    const refs = alwaysRefs();
+    return entries.some((entry) => refs.has(entry.source_ref));
+  }
+
+  return {
+    config, render, patch, drawNowLine, scrollToWorkingHours, eventFor, partsOfEpoch, clockText, lagText,
+    showLag, applyLegend, touchesAlwaysRunning,
+  };
 })();

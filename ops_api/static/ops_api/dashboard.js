@@ -88,28 +88,13 @@
     return `/api/v1/ops/calendar/events?${params}`;
   }
 
-  // INTERIM (until the calendar feed is merged): next runs of jobs and recent runs, in the feed's shape.
-  async function interimFeed() {
-    const [{ jobs }, { runs }] = await Promise.all([api("/api/v1/cron/jobs"), api("/api/v1/cron/runs?limit=500")]);
-    const events = jobs.filter((j) => j.next_run_at).map((j) => ({
-      event_id: `cron|${j.job_id}|${Math.floor(j.next_run_at)}`, source: "cron", source_ref: j.job_id, title: j.title || j.command,
-      category: j.priority, status: j.enabled ? "scheduled" : "disabled", scheduled_at_epoch: j.next_run_at, actions: ["run_now"],
-    }));
-    for (const r of runs) {
-      if (r.scheduled_at == null) continue;
-      const status = { error: "failed", queued: "running" }[r.status] || r.status;
-      events.push({ event_id: `cron|${r.job_id}|${Math.floor(r.scheduled_at)}`, source: "cron", source_ref: r.job_id, title: r.title,
-        status, scheduled_at_epoch: r.scheduled_at, run_id: r.run_id, run_status: r.status, started_at_epoch: r.started_at, actions: [] });
-    }
-    return { version: 0, events, always_running: [], path: "interim" };
-  }
-
   let calendarLoad = null;
   async function loadCalendar() {
     if (calendarLoad) return calendarLoad; // one load at a time; callers share it
     calendarLoad = (async () => {
       try {
-        const feed = await api(feedUrl()).catch((error) => { if (error.status === 404) return interimFeed(); throw error; });
+        const feed = await api(feedUrl());
+        Cal.applyLegend(feed.legend);
         const drawn = Cal.render(feed);
         performance.mark("ops:calendar-drawn"); // read by bench/dashboard.py
         setVersion(feed.version);
@@ -117,6 +102,7 @@
         state.loaded = true;
         replayRecent();
         Cal.drawNowLine();
+        annotateLags();
         const foot = document.querySelector("[data-cal-foot]");
         foot.textContent = `${drawn} events in view · ${(feed.always_running || []).length} always running · ` +
           `${feed.path || ""} path · data as of ${new Date().toLocaleTimeString()}`;
@@ -128,6 +114,22 @@
       }
     })();
     return calendarLoad;
+  }
+
+  /* The feed names each occurrence's run but not when it started: read the recent runs once per load,
+     and single runs as frames name them, to show each run's lag (started − scheduled). */
+  async function annotateLags() {
+    try {
+      const { runs } = await api("/api/v1/cron/runs?limit=500");
+      for (const run of runs) Cal.showLag(run.run_id, run.started_at);
+    } catch (_) { /* lags are a detail; the calendar stands without them */ }
+  }
+
+  async function annotateLag(runId) {
+    try {
+      const { run } = await api(`/api/v1/cron/runs/${encodeURIComponent(runId)}`);
+      Cal.showLag(run.run_id, run.started_at);
+    } catch (_) { /* the run's job may be gone: history without a lag */ }
   }
 
   function keepOpenState(container) {
@@ -193,8 +195,11 @@
   function panelsFor(frame) {
     const type = (frame.event && frame.event.event_type) || "";
     const entries = frame.calendar_entries || [];
-    // A job-level change moves many occurrences; the frame may name only some, so read the window again.
-    if (type.startsWith("cron_job_") || entries.length === 0) later("calendar", loadCalendar, 150);
+    // The projector sends no entries when an event changed too many (a new dense job): read the window.
+    if (frame.calendar_refetch || Cal.touchesAlwaysRunning(entries)) later("calendar", loadCalendar, 150);
+    for (const entry of entries) {
+      if (entry.run_id && entry.source === "cron" && ["running", "success", "failed"].includes(entry.status)) annotateLag(entry.run_id);
+    }
     if (type.startsWith("cron_")) later("jobs", () => refreshPanel("jobs"));
     if (type.startsWith("heartbeat_")) later("sessions", () => refreshPanel("sessions"));
     if (type.startsWith("stasis_") || type === "cron_run_missed") later("stasis", () => refreshPanel("stasis"));
@@ -203,10 +208,15 @@
   }
 
   function onFrame(frame) {
-    if (!frame || frame.kind === "heartbeat") return;
+    if (!frame) return;
+    if (frame.kind === "heartbeat") {
+      // A keepalive's seq is the stream's position: every event up to it was sent or is not ours.
+      if (typeof frame.seq === "number") state.lastSeq = Math.max(state.lastSeq ?? 0, frame.seq);
+      return;
+    }
     if (frame.kind === "reset") {
-      // The server could not resume us: the event table is the truth, so read everything again.
-      state.lastSeq = frame.seq ?? frame.event_bus_seq ?? null;
+      // The server could not resume us: reload the snapshot, then follow from the log's head.
+      state.lastSeq = frame.event_bus_seq ?? null;
       state.recent = [];
       reloadAll();
       return;
@@ -229,9 +239,11 @@
     state.transport = socket;
     socket.onopen = () => { opened = true; state.wsFailures = 0; pushUp("ws"); };
     socket.onmessage = (message) => onFrame(JSON.parse(message.data));
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (state.transport !== socket) return;
       state.transport = null;
+      if (event.code === CLOSE_DISABLED) { pushDisabled(); return; }
+      if (event.code === CLOSE_UNAUTHORIZED) toast("Session ended: reload the page to sign in again.", true);
       if (!opened) state.wsFailures += 1;
       pushLost();
     };
@@ -251,6 +263,15 @@
       state.wsFailures = 0; // next time try the WebSocket again
       pushLost();
     };
+  }
+
+  const CLOSE_UNAUTHORIZED = 4401;
+  const CLOSE_DISABLED = 4503; // the server's UA_SCHED_PUSH_ENABLED=0
+
+  function pushDisabled() {
+    setPush("disabled");
+    startPolling();
+    setTimeout(connect, 60000); // the flag may be turned back on; look again now and then
   }
 
   function connect() {

@@ -1,0 +1,60 @@
+"""Push frames for a committed batch: one per applied event (contract §5 envelope), with the calendar
+entries that event changed, so a client can patch its view without refetching (see `publish`).
+
+An entry removed by the event (a future occurrence dropped by a schedule change) is sent as
+`{"event_id": ..., "removed": true}`. An event that changed more than MAX_FRAME_ENTRIES entries (a new
+minutely job) sends none and `"calendar_refetch": true` instead: refetching is cheaper than the frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+from calendar_projection.applying import Batch
+from calendar_projection.models import CalendarEntry, CalendarStasisEntry
+from calendar_projection.publish import EventFrame, event_frame
+from calendar_projection.shapes import Occurrence, render_event
+from calendar_projection.sources import info_of
+from scheduling import schedule
+from scheduling.event_log import envelope
+from scheduling.models import LifecycleEvent
+
+MAX_FRAME_ENTRIES = 500
+
+
+def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_seq: int) -> list[EventFrame]:
+    rows = {**batch.materialised, **{eid: batch.entries[eid] for eid in batch.dirty_entries}}
+    touched_ids = set().union(*batch.touched.values()) if batch.touched else set()
+    pending = set(
+        CalendarStasisEntry.objects.filter(event_id__in=list(touched_ids), status="pending").values_list(
+            "event_id", flat=True
+        )
+    ) if touched_ids else set()  # fmt: skip
+    tz_name = settings.UA_DEFAULT_TIMEZONE or "UTC"
+    try:
+        tz = schedule.parse_timezone(tz_name)
+    except schedule.ScheduleError:
+        tz_name, tz = "UTC", schedule.parse_timezone("UTC")
+    by_pk = {src.pk: src for src in batch.sources.values()}
+    built = []
+    for offset, event in enumerate(events):
+        changed = sorted(batch.touched.get(event.seq, ()))
+        removed = sorted(batch.removed.get(event.seq, ()))
+        frame = event_frame(envelope(event), first_version + offset, last_seq)
+        if len(changed) + len(removed) > MAX_FRAME_ENTRIES:
+            frame["calendar_refetch"] = True  # type: ignore[typeddict-unknown-key]
+        else:
+            entries = [
+                _render(rows[eid], by_pk, tz, tz_name, eid in pending) for eid in changed if eid in rows
+            ]
+            frame["calendar_entries"] = entries + [{"event_id": eid, "removed": True} for eid in removed]
+        built.append(frame)
+    return built
+
+
+def _render(row: CalendarEntry, by_pk: dict, tz: Any, tz_name: str, pending: bool) -> dict[str, Any]:
+    src = by_pk.get(row.calendar_source_id)
+    occ = Occurrence(row.event_id, row.scheduled_at, row.status, row.owner_id, row.run_id, row.run_status)
+    return render_event(occ, info_of(src), tz, tz_name, pending)

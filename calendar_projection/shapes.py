@@ -1,0 +1,182 @@
+"""The calendar's vocabulary (contract §6), shared by both feed paths and the push frames: how a run's
+status shows on the calendar, which run an occurrence shows, what actions an event offers, and the JSON
+shape of an event and of an always-running job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from scheduling.clock import iso
+
+# Run status -> calendar status. Queued runs emit no event until they start, so neither path shows them.
+CALENDAR_STATUS = {
+    "running": "running",
+    "success": "success",
+    "error": "failed",
+    "skipped": "skipped",
+    "cancelled": "skipped",
+    "missed": "missed",
+}
+STASIS_ACTIONS = ("approve_backfill_run", "reschedule", "delete_missed")
+LEGEND = {
+    "statuses": {
+        "scheduled": "#64748b", "running": "#2563eb", "success": "#16a34a", "failed": "#dc2626",
+        "missed": "#d97706", "disabled": "#9ca3af", "skipped": "#a8a29e",
+    },
+    "categories": {"critical": "#b91c1c", "normal": "#2563eb", "low": "#6b7280"},
+}  # fmt: skip
+
+
+@dataclass
+class SourceInfo:
+    """What the calendar shows of a job or session, whatever the occurrence."""
+
+    source: str
+    source_ref: str
+    owner_id: str = ""
+    session_id: str = ""
+    channel: str = ""
+    title: str = ""
+    description: str = ""
+    category: str = "normal"
+    timezone: str = "UTC"
+    enabled: bool = True
+    deleted: bool = False
+    every_seconds: int | None = None
+
+
+@dataclass
+class Occurrence:
+    event_id: str
+    scheduled_at: datetime
+    status: str
+    owner_id: str = ""
+    run_id: str = ""
+    run_status: str = ""
+
+
+def event_id_of(source: str, source_ref: str, moment: datetime) -> str:
+    return f"{source}|{source_ref}|{int(moment.timestamp())}"
+
+
+def run_rank(attempt: int, created_epoch: float | None, run_id: str) -> tuple[int, float, str]:
+    """Which of several runs of one occurrence the calendar shows: the newest attempt (a backfill is
+    attempt 2), then the newest run. A total order, so the choice never depends on arrival order."""
+    return (attempt or 1, created_epoch or 0.0, run_id)
+
+
+def actions_for(source: str, status: str, enabled: bool, stasis_pending: bool) -> list[str]:
+    if source == "cron" and status in ("scheduled", "disabled"):
+        return ["run_now", "pause" if enabled else "resume", "disable"]
+    if status == "missed" and stasis_pending:
+        return list(STASIS_ACTIONS)
+    return []
+
+
+def local_iso(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).isoformat()
+
+
+def render_event(
+    occ: Occurrence, info: SourceInfo, tz: ZoneInfo, tz_name: str, stasis_pending: bool
+) -> dict[str, Any]:
+    return {
+        "event_id": occ.event_id,
+        "source": info.source,
+        "source_ref": info.source_ref,
+        "owner_id": occ.owner_id,
+        "session_id": info.session_id or None,
+        "channel": info.channel or None,
+        "title": info.title,
+        "description": info.description,
+        "category": info.category,
+        "color_key": occ.status,
+        "status": occ.status,
+        "scheduled_at_epoch": occ.scheduled_at.timestamp(),
+        "scheduled_at_utc": iso(occ.scheduled_at),
+        "scheduled_at_local": local_iso(occ.scheduled_at, tz),
+        "timezone_display": tz_name,
+        "always_running": False,
+        "running": occ.status == "running",
+        "actions": actions_for(info.source, occ.status, info.enabled, stasis_pending),
+        "run_id": occ.run_id or None,
+        "run_status": occ.run_status or None,
+    }
+
+
+def always_running_status(info: SourceInfo, any_running: bool) -> str:
+    if info.deleted or not info.enabled:
+        return "disabled"
+    return "running" if any_running else "scheduled"
+
+
+def always_running_item(
+    info: SourceInfo,
+    count: int,
+    first: datetime,
+    last: datetime,
+    any_running: bool,
+    tz: ZoneInfo,
+    tz_name: str,
+) -> dict[str, Any]:
+    """A dense job shown once, with what a density band needs (count, spacing, first and last)."""
+    status = always_running_status(info, any_running)
+    gap = info.every_seconds or (round((last - first).total_seconds() / (count - 1)) if count > 1 else None)
+    return {
+        "event_id": event_id_of(info.source, info.source_ref, first),
+        "source": info.source,
+        "source_ref": info.source_ref,
+        "owner_id": info.owner_id,
+        "session_id": info.session_id or None,
+        "channel": info.channel or None,
+        "title": info.title,
+        "description": info.description,
+        "category": info.category,
+        "color_key": status,
+        "status": status,
+        "always_running": True,
+        "running": any_running,
+        "actions": [] if info.deleted else actions_for(info.source, "scheduled", info.enabled, False),
+        "count": count,
+        "every_seconds": gap,
+        "first_at_utc": iso(first),
+        "last_at_utc": iso(last),
+        "first_at_local": local_iso(first, tz),
+        "last_at_local": local_iso(last, tz),
+        "timezone_display": tz_name,
+    }
+
+
+def assemble(
+    occurrences: list[tuple[Occurrence, SourceInfo]],
+    tz: ZoneInfo,
+    tz_name: str,
+    pending_event_ids: set[str],
+    max_per_job: int,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(events, always_running) from the occurrences in the window, in Python (SQLite, scan, frames)."""
+    by_source: dict[tuple[str, str], list[tuple[Occurrence, SourceInfo]]] = {}
+    for occ, info in occurrences:
+        by_source.setdefault((info.source, info.source_ref), []).append((occ, info))
+    events: list[dict[str, Any]] = []
+    dense: list[dict[str, Any]] = []
+    for group in by_source.values():
+        if len(group) > max_per_job:
+            moments = sorted(occ.scheduled_at for occ, _ in group)
+            running = any(occ.status == "running" for occ, _ in group)
+            dense.append(
+                always_running_item(group[0][1], len(group), moments[0], moments[-1], running, tz, tz_name)
+            )
+            continue
+        for occ, info in group:
+            events.append(render_event(occ, info, tz, tz_name, occ.event_id in pending_event_ids))
+    events.sort(key=lambda event: (event["scheduled_at_epoch"], event["event_id"]))
+    dense.sort(key=lambda item: (item["source"], item["source_ref"]))
+    return events, dense
+
+
+def epoch_to_datetime(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value is not None else None
