@@ -165,6 +165,9 @@ UA_SCHED_PUSH_ENABLED = env.bool("UA_SCHED_PUSH_ENABLED", default=True)
 UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
     "UA_SCHED_PUSH_CLIENT_ENABLED", default=env.bool("NEXT_PUBLIC_UA_SCHED_PUSH_ENABLED", default=True)
 )
+# Dashboard polling while push is off or lost (contract §9: calendar 30 s, heartbeats 20 s); tests shorten.
+UA_DASHBOARD_CALENDAR_POLL_SECONDS = env.float("UA_DASHBOARD_CALENDAR_POLL_SECONDS", default=30.0)
+UA_DASHBOARD_HEARTBEAT_POLL_SECONDS = env.float("UA_DASHBOARD_HEARTBEAT_POLL_SECONDS", default=20.0)
 # Push (docs/events.md, "Push"): frames one client may have queued before it is reset; bytes the server
 # may hold unsent to one client; the log-tail polling floor; how long a live projector gets to deliver an
 # event before the hub reads it from the log instead.

@@ -1,20 +1,30 @@
+from django.conf import settings
 from django.contrib import admin
+from django.contrib.staticfiles.views import serve as serve_static
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from ops_api.errors import json_error
-from ops_api.views import home, metrics
+from ops_api.views import dashboard, metrics
 
 urlpatterns = [
-    path("", home.home, name="home"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("dashboard/panels/<str:name>", dashboard.panel, name="dashboard-panel"),
+    path("dashboard/jobs/<str:job_id>/runs", dashboard.job_runs, name="dashboard-job-runs"),
+    path("dashboard/logout", dashboard.sign_out, name="dashboard-logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("ops_api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("metrics", metrics.prometheus_metrics, name="prometheus-metrics"),
 ]
+
+if not any("whitenoise" in name for name in settings.MIDDLEWARE):
+    # Until WhiteNoise serves /static/, the finders do, so the dashboard works with no network and no
+    # collectstatic (the runtime runs with DEBUG off, where staticfiles' own serving is disabled).
+    urlpatterns.append(re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}, name="static"))
 
 
 def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:

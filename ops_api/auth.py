@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.http import QueryDict
 from django.http.cookie import parse_cookie
+from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import authentication, exceptions, permissions
 
 from ops_api.models import OwnerApiToken, token_digest
@@ -30,6 +31,21 @@ class Principal:
 
 
 OPERATOR = Principal(kind="operator")
+
+# Set in the Django session when a browser logs in to the dashboard with the operator token (contract §9).
+SESSION_OPERATOR_KEY = "ops_operator"
+
+
+def session_is_operator(session: Any, user: Any) -> bool:
+    """A dashboard login (the operator token, or a staff user) makes the browser session an operator for
+    the API and the push streams too (contract §1). The WebSocket and SSE helpers call this as well."""
+    if session is not None and session.get(SESSION_OPERATOR_KEY) is True:
+        return True
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+    )
 
 
 def principal_for_token(token: str | None) -> Principal | None:
@@ -62,15 +78,39 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if not token and getattr(view, "accepts_query_token", False):
             token = request.query_params.get("ops_token")
         if settings.UA_OPS_AUTH != "off" and not token:
-            return None
+            return self._authenticate_session(request)
         principal = principal_for_token(token)
         if principal is None:
             raise exceptions.AuthenticationFailed("invalid token")
         return principal, None
 
+    @staticmethod
+    def _authenticate_session(request: Any) -> tuple[Principal, None] | None:
+        django_request = request._request
+        session = getattr(django_request, "session", None)
+        if not session_is_operator(session, getattr(django_request, "user", None)):
+            return None
+        # A cookie rides along on requests other sites make, so unsafe methods need Django's CSRF token
+        # (as DRF's SessionAuthentication.enforce_csrf); token-authenticated calls carry no cookie risk.
+        _enforce_csrf(django_request)
+        return OPERATOR, None
+
     def authenticate_header(self, request: Any) -> str:
         # Present so DRF answers 401 (with WWW-Authenticate) rather than 403 for a missing token.
         return 'Bearer realm="scheduling-runtime"'
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: Any, reason: str) -> Any:
+        return reason  # returned instead of a response, so the caller can raise a DRF error
+
+
+def _enforce_csrf(django_request: Any) -> None:
+    check = _CsrfCheck(lambda request: None)  # type: ignore[arg-type, return-value]
+    check.process_request(django_request)
+    reason = check.process_view(django_request, None, (), {})  # type: ignore[arg-type]
+    if reason:
+        raise exceptions.PermissionDenied(f"CSRF failed: {reason}")
 
 
 class HasValidToken(permissions.BasePermission):
@@ -84,10 +124,6 @@ def owner_scope(request: Any) -> str | None:
 
 
 # --- push endpoints (SSE, WebSocket): the token, or a browser session --------------------------------
-
-# The dashboard stores its token login in the session under this key (contract §9).
-SESSION_OPERATOR_KEY = "ops_operator"
-
 
 def principal_for_scope(scope: dict[str, Any]) -> Principal | None:
     """Who an ASGI connection (WebSocket, or the HTTP scope of the SSE view) speaks for: a token

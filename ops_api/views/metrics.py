@@ -19,10 +19,9 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ops_api.auth import principal_for_token, token_from_headers
+from ops_api.auth import principal_for_token, session_is_operator, token_from_headers
 from ops_api.errors import json_error
 from ops_api.runtime_metrics import SchedulingCollector, metrics_document
-from ops_api.views.home import SESSION_KEY
 
 
 class SchedulingRuntimeMetrics(APIView):
@@ -50,7 +49,7 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
 def _refusal(request: HttpRequest) -> HttpResponse | None:
     if settings.UA_METRICS_PUBLIC or settings.UA_OPS_AUTH == "off":
         return None
-    if request.session.get(SESSION_KEY) or getattr(request.user, "is_staff", False):
+    if session_is_operator(request.session, request.user):
         return None
     token = token_from_headers(request.headers)
     principal = principal_for_token(token) if token else None

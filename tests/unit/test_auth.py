@@ -88,10 +88,3 @@ def test_create_api_token_prints_the_token_last(capsys):
     created = client.post("/api/v1/cron/jobs", job_payload(), format="json").json()["job"]
     assert created["user_id"] == "carol"
 
-
-def test_the_login_url_runtime_prints_lands_on_a_status_page(client):
-    assert client.get("/").status_code == 200
-    accepted = client.get(f"/?ops_token={OPERATOR_TOKEN}")
-    assert accepted.status_code == 200 and b"token accepted" in accepted.content
-    assert client.session["ops_token_ok"] is True
-    assert b"not valid" in client.get("/?ops_token=wrong").content
