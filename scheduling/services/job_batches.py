@@ -12,12 +12,12 @@ from django.db import transaction
 from scheduling import clock
 from scheduling.errors import DomainError, InvalidInput
 from scheduling.event_log import append_events
-from scheduling.models import CronJob
-from scheduling.services.jobs import new_job
 
 # Drafts come from the module that builds every job event, so a bulk create and a single create emit the
 # same `cron_job_created` envelope.
-from scheduling.signals import job_event
+from scheduling.lifecycle import job_event
+from scheduling.models import CronJob
+from scheduling.services.jobs import new_job
 
 MAX_BATCH = 1000
 
