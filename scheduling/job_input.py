@@ -41,6 +41,7 @@ OUTPUT_ONLY_FIELDS = frozenset(
         "last_run_at",
         "next_run_at",
         "next_run_at_utc",
+        "anchor_at_utc",
         "running",
         "last_run",
     }
