@@ -213,25 +213,40 @@ def _file_misses(jobs: list[CronJob], plan: ClaimPlan) -> None:
 
 
 def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:
-    """Start queued runs (run-now, backfill approvals) in creation order."""
+    """Start queued runs (run-now, backfill approvals) in creation order. A queued run of an
+    `overlap=skip` job whose other run is still running waits, queued, for a later pass."""
     with transaction.atomic():
-        runs = list(
-            CronRun.objects.select_for_update(skip_locked=True)
-            .filter(status=RunStatus.QUEUED)
-            .order_by("created_at")[:limit]
+        # Found unlocked, then locked in the global order: job rows, then their runs.
+        candidates = list(
+            CronRun.objects.filter(status=RunStatus.QUEUED)
+            .order_by("created_at")
+            .values_list("run_id", "job_id")[:limit]
         )
-        if not runs:
+        if not candidates:
             return []
-        job_ids = {run.job_id for run in runs}
-        # SKIP LOCKED on the jobs too: a job row held by an edit or delete (which then waits for these
+        job_ids = {job_id for _, job_id in candidates}
+        # SKIP LOCKED on the jobs: a job row held by an edit or delete (which then waits for these
         # queued runs) must not be waited for, or the two would deadlock. Its runs wait for a later pass.
         jobs = CronJob.objects.select_for_update(skip_locked=True).filter(job_id__in=job_ids).in_bulk()
         existing = set(CronJob.objects.filter(job_id__in=job_ids).values_list("job_id", flat=True))
+        runs = list(
+            CronRun.objects.select_for_update(skip_locked=True)
+            .filter(run_id__in=[run_id for run_id, _ in candidates], status=RunStatus.QUEUED)
+            .order_by("created_at")
+        )
+        # Read under the job locks, so no run-now, approval or other claim can start one meanwhile.
+        running = set(
+            CronRun.objects.filter(job_id__in=list(jobs), status=RunStatus.RUNNING).values_list(
+                "job_id", flat=True
+            )
+        )
         plan = ClaimPlan(now=now, worker_id=worker_id)
         for run in runs:
-            if run.job_id in jobs:
-                plan.start(jobs[run.job_id], run)
-            elif run.job_id not in existing:
+            job = jobs.get(run.job_id)
+            if job is not None and not (job.overlap == "skip" and job.job_id in running):
+                plan.start(job, run)
+                running.add(job.job_id)
+            elif job is None and run.job_id not in existing:
                 plan.close(run, RunStatus.CANCELLED, "job deleted before the run started")
         update_in_groups(list(jobs.values()), ["last_run_at"])
         update_in_groups(

@@ -60,7 +60,7 @@ def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -
     both. Validation happens before any write, so a failing request changes nothing."""
     now = clock.now()
     with transaction.atomic():
-        job = _locked_job(job_id, owner_id)
+        job = locked_job(job_id, owner_id)
         clean = clean_job_input(data, existing=job, partial=partial, now=now)
         _enforce_owner(clean, owner_id)
         if "metadata" in clean:
@@ -98,7 +98,7 @@ def delete_job(job_id: str, owner_id: str | None) -> str:
     """Delete the job and cancel its queued runs (running ones finish and are recorded: they are history)."""
     now = clock.now()
     with transaction.atomic():
-        job = _locked_job(job_id, owner_id)
+        job = locked_job(job_id, owner_id)
         # Lock the queued runs before the first event append takes the event-log lock (lock order).
         queued = list(
             CronRun.objects.select_for_update()
@@ -121,7 +121,7 @@ def _first_run(job: CronJob, now: datetime) -> datetime | None:
     return next_occurrence_of(job, now - timedelta(microseconds=1) if job.schedule_kind == "cron" else now)
 
 
-def _locked_job(job_id: str, owner_id: str | None) -> CronJob:
+def locked_job(job_id: str, owner_id: str | None) -> CronJob:
     queryset = CronJob.objects.select_for_update().filter(job_id=job_id)
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)

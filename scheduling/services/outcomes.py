@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 
 from scheduling.dispatch import MAX_OUTPUT_CHARS, Outcome
 from scheduling.event_log import append_events
@@ -26,11 +27,18 @@ _FINISH_FIELDS = ["status", "output", "error", "finished_at", "lease_owner", "le
 def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[CronRun]:
     """Record a batch of outcomes in one transaction. Runs no longer running (finished by a lease sweep
     or a callback meanwhile) are left alone. Returns the runs that finished."""
+    run_ids = [run_id for run_id, _ in results]
     with transaction.atomic():
+        # Lock order (docs/architecture.md): job rows before run rows. The jobs a success may delete
+        # (delete_after_run) are locked first, so finish_effects never waits on a job holding runs.
+        of_these_runs = CronRun.objects.filter(run_id__in=run_ids).values("job_id")
+        list(
+            CronJob.objects.select_for_update()
+            .filter(job_id__in=Subquery(of_these_runs), delete_after_run=True)
+            .order_by("job_id")
+        )
         runs = (
-            CronRun.objects.select_for_update()
-            .filter(run_id__in=[run_id for run_id, _ in results], status=RunStatus.RUNNING)
-            .in_bulk()
+            CronRun.objects.select_for_update().filter(run_id__in=run_ids, status=RunStatus.RUNNING).in_bulk()
         )
         finished, waiting = [], []
         results = list(dict(results).items())  # one outcome per run, however the batch was assembled
