@@ -60,6 +60,7 @@ def job_snapshot(job: CronJob) -> dict[str, Any]:
         "last_run_at": epoch(job.last_run_at),
         "next_run_at": epoch(job.next_run_at),
         "next_run_at_utc": iso(job.next_run_at),
+        "parked_reason": job.parked_reason or None,
     }
 
 

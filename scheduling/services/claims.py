@@ -112,7 +112,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         # Lock order: rows first, the event-log lock (held to commit) last.
         stasis.lock_pending_entries(sorted(plan.missed))
         CronRun.objects.bulk_create(plan.runs)
-        update_in_groups(jobs, ["next_run_at", "last_run_at"])
+        update_in_groups(jobs, ["next_run_at", "last_run_at", "parked_reason"])
         append_events([status_event(run) for run in plan.runs])
         _file_misses(jobs, plan)
     # More may be due: a full batch, or a job that resumed at an occurrence already inside the grace.
@@ -135,7 +135,9 @@ def _plan_job(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
         del plan.runs[marks[0] :], plan.dispatches[marks[1] :]
         plan.missed.pop(job.job_id, None)
         job.next_run_at = None
-        plan.parked.append((job, f"{type(error).__name__}: {error}"))
+        # Recorded on the row: an enabled recurring job without a next run must say why (a CHECK).
+        job.parked_reason = f"{type(error).__name__}: {error}"[:1000]
+        plan.parked.append((job, job.parked_reason))
 
 
 def _drop_taken(plan: ClaimPlan) -> None:

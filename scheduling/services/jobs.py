@@ -74,11 +74,13 @@ def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -
         for name, value in clean.items():
             setattr(job, name, value)
         job.updated_at = now
-        if schedule_moved:
+        # Saving a parked job re-arms it too ("fix the job and save it to resume").
+        if schedule_moved or job.parked_reason:
             if due_unclaimed:
                 _skip_replaced_occurrence(job, due_unclaimed, now)
             job.anchor_at = now
             job.next_run_at = _first_run(job, now)
+            job.parked_reason = ""
         job.save()
     return job
 
@@ -169,15 +171,3 @@ def _last_runs(job_ids: list[str]) -> dict[str, CronRun]:
         .values_list("last_run_id", flat=True)
     )
     return {run.job_id: run for run in CronRun.objects.filter(run_id__in=[r for r in run_ids if r])}
-
-
-def prepare_admin_save(job: CronJob, changed_fields: list[str], *, creating: bool) -> None:
-    """Fill the bookkeeping an admin form does not show; the admin's own save then emits the event."""
-    now = clock.now()
-    if creating:
-        job.created_at = now
-        job.anchor_at = now
-    job.updated_at = now
-    if creating or SCHEDULE_DEFINING & set(changed_fields):
-        job.anchor_at = now
-        job.next_run_at = _first_run(job, now)
