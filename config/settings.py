@@ -7,6 +7,7 @@ process. `DATABASE_URL` selects PostgreSQL, `REDIS_URL` the Redis channel layer.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import environ
@@ -41,6 +42,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's, and any app's static/ directory) served by the app itself, under
+    # `runtime` and under Daphne alike: no web server in front, no collectstatic step.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "ops_api.middleware.ApiPayloadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -119,6 +123,11 @@ USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.str("DJANGO_STATIC_ROOT", default=str(VAR_DIR / "static"))
+# Serve straight from the finders (every installed app's static/ dir, the dashboard's included), so a
+# fresh checkout needs no collectstatic; a collected STATIC_ROOT is used as well when it exists.
+WHITENOISE_USE_FINDERS = True
+# An absent STATIC_ROOT is the normal case (nothing collected): not worth a warning at every start.
+warnings.filterwarnings("ignore", message="No directory at: ")
 
 # --- REST framework -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -42,6 +42,7 @@ OUTPUT_ONLY_FIELDS = frozenset(
         "next_run_at",
         "next_run_at_utc",
         "anchor_at_utc",
+        "parked_reason",
         "running",
         "last_run",
     }

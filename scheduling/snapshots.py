@@ -63,6 +63,7 @@ def job_snapshot(job: CronJob) -> dict[str, Any]:
         "next_run_at_utc": iso(job.next_run_at),
         # Interval jobs fire at anchor + k*every: the calendar projection needs the anchor.
         "anchor_at_utc": iso(job.anchor_at),
+        "parked_reason": job.parked_reason or None,
     }
 
 

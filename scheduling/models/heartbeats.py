@@ -42,6 +42,14 @@ class HeartbeatSession(RecordedModel):
 
     class Meta:
         ordering = ["session_id"]
+        constraints = [
+            # An enabled session with no due time would never run again, silently (admin re-enables
+            # once left it so): every path that enables a session must arm it.
+            models.CheckConstraint(
+                condition=models.Q(enabled=False) | models.Q(next_due_at__isnull=False),
+                name="heartbeat_session_enabled_is_armed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.session_id

@@ -67,9 +67,23 @@ class CronJob(RecordedModel):
     updated_at = models.DateTimeField()
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # Why the scheduler stopped this job (its stored schedule could not be evaluated); cleared when the
+    # job is saved again. Empty for every job that is scheduling normally.
+    parked_reason = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["created_at"]
+        constraints = [
+            # An enabled recurring job that no scheduler will ever pick up is a silent loss: the row
+            # must say when it fires next, or why it was parked. One-shots end with no next run.
+            models.CheckConstraint(
+                condition=models.Q(enabled=False)
+                | models.Q(schedule_kind="at")
+                | models.Q(next_run_at__isnull=False)
+                | ~models.Q(parked_reason=""),
+                name="cron_job_enabled_recurring_is_armed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title or f"{self.job_id}: {self.command[:40]}"

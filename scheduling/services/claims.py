@@ -114,7 +114,7 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
         # Lock order: rows first, the event-log lock (held to commit) last.
         stasis.lock_pending_entries(sorted(plan.missed))
         CronRun.objects.bulk_create(plan.runs)
-        update_in_groups(jobs, ["next_run_at", "last_run_at"])
+        update_in_groups(jobs, ["next_run_at", "last_run_at", "parked_reason"])
         append_events([status_event(run) for run in plan.runs])
         _file_misses(jobs, plan)
         record_due_lag([(run.started_at, run.scheduled_at) for run in plan.runs if run.reason == "schedule"])
@@ -138,7 +138,9 @@ def _plan_job(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
         del plan.runs[marks[0] :], plan.dispatches[marks[1] :]
         plan.missed.pop(job.job_id, None)
         job.next_run_at = None
-        plan.parked.append((job, f"{type(error).__name__}: {error}"))
+        # Recorded on the row: an enabled recurring job without a next run must say why (a CHECK).
+        job.parked_reason = f"{type(error).__name__}: {error}"[:1000]
+        plan.parked.append((job, job.parked_reason))
 
 
 def _drop_taken(plan: ClaimPlan) -> None:
@@ -224,25 +226,40 @@ def record_due_lag(starts: list[tuple[datetime | None, datetime | None]]) -> Non
 
 
 def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:
-    """Start queued runs (run-now, backfill approvals) in creation order."""
+    """Start queued runs (run-now, backfill approvals) in creation order. A queued run of an
+    `overlap=skip` job whose other run is still running waits, queued, for a later pass."""
     with transaction.atomic():
-        runs = list(
-            CronRun.objects.select_for_update(skip_locked=True)
-            .filter(status=RunStatus.QUEUED)
-            .order_by("created_at")[:limit]
+        # Found unlocked, then locked in the global order: job rows, then their runs.
+        candidates = list(
+            CronRun.objects.filter(status=RunStatus.QUEUED)
+            .order_by("created_at")
+            .values_list("run_id", "job_id")[:limit]
         )
-        if not runs:
+        if not candidates:
             return []
-        job_ids = {run.job_id for run in runs}
-        # SKIP LOCKED on the jobs too: a job row held by an edit or delete (which then waits for these
+        job_ids = {job_id for _, job_id in candidates}
+        # SKIP LOCKED on the jobs: a job row held by an edit or delete (which then waits for these
         # queued runs) must not be waited for, or the two would deadlock. Its runs wait for a later pass.
         jobs = CronJob.objects.select_for_update(skip_locked=True).filter(job_id__in=job_ids).in_bulk()
         existing = set(CronJob.objects.filter(job_id__in=job_ids).values_list("job_id", flat=True))
+        runs = list(
+            CronRun.objects.select_for_update(skip_locked=True)
+            .filter(run_id__in=[run_id for run_id, _ in candidates], status=RunStatus.QUEUED)
+            .order_by("created_at")
+        )
+        # Read under the job locks, so no run-now, approval or other claim can start one meanwhile.
+        running = set(
+            CronRun.objects.filter(job_id__in=list(jobs), status=RunStatus.RUNNING).values_list(
+                "job_id", flat=True
+            )
+        )
         plan = ClaimPlan(now=clock.now_under_lock(now), worker_id=worker_id)
         for run in runs:
-            if run.job_id in jobs:
-                plan.start(jobs[run.job_id], run)
-            elif run.job_id not in existing:
+            job = jobs.get(run.job_id)
+            if job is not None and not (job.overlap == "skip" and job.job_id in running):
+                plan.start(job, run)
+                running.add(job.job_id)
+            elif job is None and run.job_id not in existing:
                 plan.close(run, RunStatus.CANCELLED, "job deleted before the run started")
         update_in_groups(list(jobs.values()), ["last_run_at"])
         update_in_groups(

@@ -1,9 +1,12 @@
 """The scheduler's heartbeat steps: claim due heartbeats, build their requests, finish them, expire lost
 leases. Session configuration, wakes and system events are in `heartbeats`.
 
-Lock order, everywhere: session row, then heartbeat run row, then the event log (every save that emits
-an event takes its table lock). Claims skip locked sessions, so a claim never waits on an API write, and
-nothing that holds the event log lock waits on a session row: no deadlock cycle.
+Lock order, everywhere: session rows (in key order), then heartbeat run rows, then the event log (every
+save that emits an event takes its table lock, held to commit). Claims, finishes and lease expiry all
+take the session first (expiry finds its runs unlocked, locks their sessions, then re-reads the runs
+under lock); claims skip locked sessions, so a claim never waits on an API write, and nothing that holds
+the event log lock waits on a session row: no deadlock cycle. tests/integration/test_lock_order.py drives
+the expiry/finish interleaving. The whole order is in docs/architecture.md ("Lock discipline").
 
 System events travel with exactly one run: a claim reserves the session's pending events for the run it
 starts (`delivered_run_id`), the request carries exactly those, and finishing marks them delivered. A run
@@ -273,19 +276,28 @@ def _store_summary(session: HeartbeatSession, run: HeartbeatRun, text: str, now:
 def expire_heartbeat_leases(now: datetime) -> int:
     """Fail running heartbeats whose scheduler stopped renewing them; returns how many."""
     with transaction.atomic():
-        # skip_locked: a run locked here is being finished right now by its own scheduler.
-        runs = list(
-            HeartbeatRun.objects.select_for_update(skip_locked=True).filter(
-                status="running", lease_expires_at__lt=now
+        # Lock order (module docstring): sessions, then runs. So the lapsed runs are found unlocked, their
+        # sessions locked in key order, and only then the runs, re-checked: a finish that held the
+        # session first has committed by now, and its run is no longer running.
+        session_ids = sorted(
+            set(
+                HeartbeatRun.objects.filter(status="running", lease_expires_at__lt=now).values_list(
+                    "session_id", flat=True
+                )
             )
         )
-        # Sessions before the first event append (lock order): a session being deleted meanwhile holds
-        # its system events and waits for the event log, so this sweep must not hold the log first.
-        sessions = sorted({run.session_id for run in runs})
+        if not session_ids:
+            return 0
         list(
             HeartbeatSession.objects.select_for_update()
-            .filter(session_id__in=sessions)
+            .filter(session_id__in=session_ids)
             .order_by("session_id")
+        )
+        # skip_locked: a run locked here is being finished right now by its own scheduler.
+        runs = list(
+            HeartbeatRun.objects.select_for_update(skip_locked=True)
+            .filter(session_id__in=session_ids, status="running", lease_expires_at__lt=now)
+            .order_by("run_id")
         )
         now = clock.now_under_lock(now)
         for run in runs:

@@ -56,6 +56,11 @@ def upsert_session(session_id: str, data: Any, owner_id: str | None) -> Heartbea
         return _upsert(session_id, data, owner_id)
 
 
+def validate_session_input(data: Any, existing: HeartbeatSession | None) -> None:
+    """Raise InvalidInput as an upsert of `data` would, writing nothing (the admin form's check)."""
+    heartbeat_rules.clean_session_input(data, existing, settings.UA_HEARTBEAT_MIN_INTERVAL_SECONDS)
+
+
 def create_session(data: Any, owner_id: str | None) -> HeartbeatSession:
     """Create the session named by `data["session_id"]`; one that exists already is a conflict (even one
     the caller cannot see: session ids are global, so it could not be created anyway)."""

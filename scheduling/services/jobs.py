@@ -65,7 +65,7 @@ def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -
     Metadata merges. Validation happens before any write, so a failing request changes nothing."""
     now = clock.now()
     with transaction.atomic():
-        job = _locked_job(job_id, owner_id)
+        job = locked_job(job_id, owner_id)
         clean = clean_job_input(data, existing=job, partial=partial, now=now)
         _enforce_owner(clean, owner_id)
         if "metadata" in clean:
@@ -79,11 +79,13 @@ def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -
         for name, value in clean.items():
             setattr(job, name, value)
         job.updated_at = now
-        if schedule_moved:
+        # Saving a parked job re-arms it too ("fix the job and save it to resume").
+        if schedule_moved or job.parked_reason:
             if due_unclaimed:
                 _skip_replaced_occurrence(job, due_unclaimed, now)
             job.anchor_at = now
             job.next_run_at = _first_run(job, now)
+            job.parked_reason = ""
         job.save()
     return job
 
@@ -103,7 +105,7 @@ def delete_job(job_id: str, owner_id: str | None) -> str:
     """Delete the job and cancel its queued runs (running ones finish and are recorded: they are history)."""
     now = clock.now()
     with transaction.atomic():
-        job = _locked_job(job_id, owner_id)
+        job = locked_job(job_id, owner_id)
         # Lock the queued runs before the first event append takes the event-log lock (lock order).
         queued = list(
             CronRun.objects.select_for_update()
@@ -126,7 +128,7 @@ def _first_run(job: CronJob, now: datetime) -> datetime | None:
     return next_occurrence_of(job, now - timedelta(microseconds=1) if job.schedule_kind == "cron" else now)
 
 
-def _locked_job(job_id: str, owner_id: str | None) -> CronJob:
+def locked_job(job_id: str, owner_id: str | None) -> CronJob:
     queryset = CronJob.objects.select_for_update().filter(job_id=job_id)
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
@@ -179,15 +181,3 @@ def _last_runs(job_ids: list[str]) -> dict[str, CronRun]:
         .values_list("last_run_id", flat=True)
     )
     return {run.job_id: run for run in CronRun.objects.filter(run_id__in=[r for r in run_ids if r])}
-
-
-def prepare_admin_save(job: CronJob, changed_fields: list[str], *, creating: bool) -> None:
-    """Fill the bookkeeping an admin form does not show; the admin's own save then emits the event."""
-    now = clock.now()
-    if creating:
-        job.created_at = now
-        job.anchor_at = now
-    job.updated_at = now
-    if creating or SCHEDULE_DEFINING & set(changed_fields):
-        job.anchor_at = now
-        job.next_run_at = _first_run(job, now)

@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 
 from scheduling import clock
 from scheduling.dispatch import MAX_OUTPUT_CHARS, Outcome
+from scheduling.errors import is_transient_db_error, retry_transient
 from scheduling.event_log import append_events
 from scheduling.lifecycle import status_event
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, RunStatus
@@ -27,11 +29,18 @@ _FINISH_FIELDS = ["status", "output", "error", "finished_at", "lease_owner", "le
 def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[CronRun]:
     """Record a batch of outcomes in one transaction. Runs no longer running (finished by a lease sweep
     or a callback meanwhile) are left alone. Returns the runs that finished."""
+    run_ids = [run_id for run_id, _ in results]
     with transaction.atomic():
+        # Lock order (docs/architecture.md): job rows before run rows. The jobs a success may delete
+        # (delete_after_run) are locked first, so finish_effects never waits on a job holding runs.
+        of_these_runs = CronRun.objects.filter(run_id__in=run_ids).values("job_id")
+        list(
+            CronJob.objects.select_for_update()
+            .filter(job_id__in=Subquery(of_these_runs), delete_after_run=True)
+            .order_by("job_id")
+        )
         runs = (
-            CronRun.objects.select_for_update()
-            .filter(run_id__in=[run_id for run_id, _ in results], status=RunStatus.RUNNING)
-            .in_bulk()
+            CronRun.objects.select_for_update().filter(run_id__in=run_ids, status=RunStatus.RUNNING).in_bulk()
         )
         now = clock.now_under_lock(now)
         finished, waiting = [], []
@@ -144,8 +153,10 @@ def renew_leases(run_ids: list[str], worker_id: str, now: datetime) -> int:
 def expire_leases(now: datetime, limit: int = 200) -> list[CronRun]:
     """Finish running runs whose lease lapsed: their scheduler died, or their callback never came."""
     try:
-        runs = _expire_leases(now, limit, with_effects=True)
-    except Exception:
+        runs = retry_transient(_expire_leases, now, limit, True, action="lease_sweep_retry")
+    except Exception as error:
+        if is_transient_db_error(error):
+            raise  # the database is busy or away: the next round sweeps again, with effects
         # One poisoned row must not stop every scheduler's sweep: record the bare failures instead.
         logger.exception("lease sweep with effects failed", extra={"action": "lease_sweep_failed"})
         runs = _expire_leases(now, limit, with_effects=False)
@@ -192,40 +203,60 @@ def fail_run_plainly(run_id: str, reason: str, now: datetime) -> bool:
 def record_outcomes_resilient(
     results: list[tuple[str, Outcome]], now: datetime
 ) -> tuple[int, list[tuple[str, Outcome]]]:
-    """Record a batch; if the batch fails, record run by run, and a run whose outcome itself cannot be
-    stored is finished as an error saying so. Returns (runs finished, results still unrecorded), the
-    latter only when the database refuses even that (it is down): the caller retries them later."""
+    """Record a batch. A transient database error (deadlock, lock timeout, serialization failure,
+    dropped connection) is retried with backoff and, if it persists, the outcomes are handed back
+    unrecorded for the caller to retry later: only a permanent error may record a run as `error`. Then
+    the batch is recorded run by run, and a run whose outcome itself cannot be stored is finished as an
+    error saying so. Returns (runs finished, results still unrecorded)."""
     try:
-        return len(record_outcomes(results, now)), []
-    except Exception:
+        return len(retry_transient(record_outcomes, results, now, action="outcome_retry")), []
+    except Exception as error:
+        if is_transient_db_error(error):
+            logger.warning("outcomes kept for a later retry: %s", error, extra={"action": "outcome_deferred"})
+            return 0, list(results)
         logger.exception(
             "recording %d outcomes failed", len(results), extra={"action": "outcome_batch_failed"}
         )
     finished, unrecorded = 0, []
     for run_id, outcome in results:
         try:
-            finished += len(record_outcomes([(run_id, outcome)], now))
+            finished += len(
+                retry_transient(record_outcomes, [(run_id, outcome)], now, action="outcome_retry")
+            )
+            continue
         except Exception as error:
-            reason = f"the target's answer could not be recorded: {type(error).__name__}: {error}"[:1000]
-            try:
-                finished += int(fail_run_plainly(run_id, reason, now))
-            except Exception:
+            if is_transient_db_error(error):
                 unrecorded.append((run_id, outcome))
+                continue
+            reason = f"the target's answer could not be recorded: {type(error).__name__}: {error}"[:1000]
+        try:
+            finished += int(retry_transient(fail_run_plainly, run_id, reason, now, action="outcome_retry"))
+        except Exception:
+            unrecorded.append((run_id, outcome))
     return finished, unrecorded
 
 
 def record_heartbeat_results(results: list[tuple[str, Outcome]], now: datetime) -> list[tuple[str, Outcome]]:
-    """Finish heartbeat runs one by one, with the same fallbacks; returns those still unrecorded."""
+    """Finish heartbeat runs one by one, with the same rules; returns those still unrecorded."""
     unrecorded = []
     for run_id, outcome in results:
         status = "success" if outcome.status in ("success", "deferred") else "error"
         try:
-            heartbeat_runs.finish_heartbeat(run_id, status, outcome.output, outcome.error, now)
+            retry_transient(
+                heartbeat_runs.finish_heartbeat, run_id, status, outcome.output, outcome.error, now,
+                action="outcome_retry",
+            )  # fmt: skip
+            continue
         except Exception as error:
+            if is_transient_db_error(error):
+                unrecorded.append((run_id, outcome))
+                continue
             logger.exception("recording heartbeat %s failed", run_id, extra={"action": "outcome_failed"})
             reason = f"the target's answer could not be recorded: {type(error).__name__}"
-            try:
-                heartbeat_runs.fail_heartbeat_plainly(run_id, reason, now)
-            except Exception:
-                unrecorded.append((run_id, outcome))
+        try:
+            retry_transient(
+                heartbeat_runs.fail_heartbeat_plainly, run_id, reason, now, action="outcome_retry"
+            )
+        except Exception:
+            unrecorded.append((run_id, outcome))
     return unrecorded

@@ -9,24 +9,27 @@ from django.db import transaction
 from scheduling import clock
 from scheduling.dispatch import Outcome
 from scheduling.errors import Conflict, InvalidInput, NotFound
-from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
-from scheduling.services.jobs import get_job
+from scheduling.models import ACTIVE_RUN_STATUSES, CronRun, RunReason, RunStatus
+from scheduling.services.jobs import get_job, locked_job
 
 
 def queue_manual_run(job_id: str, owner_id: str | None, reason: str = RunReason.MANUAL) -> CronRun:
     """Queue a run now; the scheduler starts it. Never waits for the target."""
     with transaction.atomic():
-        job = get_job(job_id, owner_id)
-        # Lock the job row so two concurrent run-now requests cannot both pass the overlap check.
-        CronJob.objects.select_for_update().filter(job_id=job.job_id).first()
-        if (
-            job.overlap == "skip"
-            and CronRun.objects.filter(job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES).exists()
-        ):
+        # The overlap check reads the job row it locked: an earlier unlocked read could carry a stale
+        # overlap policy, and the lock keeps a concurrent run-now, approval or claim from passing the
+        # same check at the same time (lock order: job, then runs; docs/architecture.md).
+        job = locked_job(job_id, owner_id)
+        if job.overlap == "skip" and has_active_run(job.job_id):
             raise Conflict("the job is already running and its overlap policy is skip", "job_id")
         run = CronRun.for_job(job, reason=reason)
         run.save(force_insert=True)
     return run
+
+
+def has_active_run(job_id: str) -> bool:
+    """Whether the job has a queued or running run; callers hold the job row lock, so it stays true."""
+    return CronRun.objects.filter(job_id=job_id, status__in=ACTIVE_RUN_STATUSES).exists()
 
 
 def get_run(run_id: str, owner_id: str | None) -> CronRun:

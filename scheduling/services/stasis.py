@@ -13,9 +13,10 @@ from django.db import transaction
 
 from scheduling import clock, schedule
 from scheduling.errors import Conflict, InvalidInput, NotFound
-from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, StasisEntry, StasisStatus
+from scheduling.models import CronJob, CronRun, RunReason, StasisEntry, StasisStatus
 from scheduling.services import notifications
-from scheduling.services.jobs import create_job, get_job
+from scheduling.services.jobs import create_job, get_job, locked_job
+from scheduling.services.runs import has_active_run
 from scheduling.snapshots import run_snapshot
 
 
@@ -79,12 +80,11 @@ def list_entries(owner_id: str | None, status: str | None = StasisStatus.PENDING
 def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:
     """Run the missed occurrence now, keeping its original `scheduled_at` (as attempt 2 of it)."""
     with transaction.atomic():
+        # Lock order: the job row, then its entry (a claim locks jobs before their pending entries).
+        # Under the job lock the overlap check cannot race a run-now, another approval or a claim.
+        job = locked_job(get_entry(entry_id, owner_id).source_ref, owner_id)
         entry = _lock_pending(entry_id, owner_id)
-        job = get_job(entry.source_ref, owner_id)
-        if (
-            job.overlap == "skip"
-            and CronRun.objects.filter(job_id=job.job_id, status__in=ACTIVE_RUN_STATUSES).exists()
-        ):
+        if job.overlap == "skip" and has_active_run(job.job_id):
             raise Conflict(
                 "the job is running and its overlap policy is skip; approve after it finishes", "entry_id"
             )
