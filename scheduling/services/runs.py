@@ -40,9 +40,7 @@ def get_run(run_id: str, owner_id: str | None) -> CronRun:
     return run
 
 
-def list_runs(
-    owner_id: str | None, job_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0
-) -> Page:
+def list_runs(owner_id: str | None, job_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
     """One page of runs, newest first, with output previews only (a run's whole output can be large)."""
     if job_id is not None:
         get_job(job_id, owner_id)
