@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
-from scheduling import clock, doorbell
+from scheduling import clock, doorbell, lifecycle_log
 from scheduling.models import LifecycleEvent
 
 NOTIFY_CHANNEL = "scheduling_events"
@@ -70,6 +70,7 @@ def append_events(drafts: list[EventDraft]) -> list[LifecycleEvent]:
         if last_seq // _TRIM_EVERY != (last_seq - len(rows)) // _TRIM_EVERY:
             _trim(last_seq)
         transaction.on_commit(doorbell.ring)
+        lifecycle_log.log_after_commit(drafts)
     return rows
 
 
