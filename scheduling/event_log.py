@@ -21,7 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.db.models import Max, Min
 
-from scheduling import clock, doorbell, metrics
+from scheduling import clock, doorbell, lifecycle_log, metrics
 from scheduling.models import LifecycleEvent
 
 NOTIFY_CHANNEL = "scheduling_events"
@@ -80,6 +80,7 @@ def append_events(drafts: list[EventDraft]) -> list[LifecycleEvent]:
         # that exist (a log trimmed to its retention could not give them), batched into one increment.
         counts = _event_counts(rows)
         transaction.on_commit(lambda: metrics.count_many(counts))
+        lifecycle_log.log_after_commit(drafts)
     return rows
 
 

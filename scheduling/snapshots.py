@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models.functions import Substr
+
 from scheduling import clock
 from scheduling.clock import epoch, iso
 from scheduling.models import (
@@ -19,6 +21,20 @@ from scheduling.models import (
 )
 
 OUTPUT_PREVIEW_CHARS = 400
+
+
+def preview_only(queryset: Any) -> Any:
+    """Run rows for lists: the output column stays in the database and only its first 400 characters
+    travel, as `output_head` (only GET /cron/runs/{id} carries the whole output, contract §2)."""
+    return queryset.defer("output").annotate(output_head=Substr("output", 1, OUTPUT_PREVIEW_CHARS))
+
+
+def output_preview(run: CronRun | HeartbeatRun) -> str | None:
+    # A row read through preview_only has `output_head`; touching `output` there would fetch it whole.
+    head = run.__dict__.get("output_head")
+    if head is None:
+        head = run.output or ""
+    return head[:OUTPUT_PREVIEW_CHARS] or None
 
 
 def public_target(target: dict | None) -> dict | None:
@@ -86,7 +102,7 @@ def run_snapshot(run: CronRun) -> dict[str, Any]:
             (run.finished_at - run.started_at).total_seconds() if run.finished_at and run.started_at else None
         ),
         "error": run.error or None,
-        "output_preview": (run.output or "")[:OUTPUT_PREVIEW_CHARS] or None,
+        "output_preview": output_preview(run),
         "attempt": run.attempt,
     }
 
@@ -129,7 +145,7 @@ def heartbeat_run_snapshot(run: HeartbeatRun) -> dict[str, Any]:
         "ok_only": run.ok_only,
         "skip_count": run.skip_count,
         "error": run.error or None,
-        "output_preview": (run.output or "")[:OUTPUT_PREVIEW_CHARS] or None,
+        "output_preview": output_preview(run),
     }
 
 

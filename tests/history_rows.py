@@ -8,7 +8,8 @@ from django.db import connection
 
 from scheduling.models import CronJob, CronRun, HeartbeatRun, HeartbeatSession, SystemEvent
 
-# A handful of runs in flight (leases a minute ahead), the rest finished long ago.
+# A handful of runs in flight (leases renewed a day ahead, so none lapses mid-measurement), the rest
+# finished long ago.
 RUNNING_EVERY = 20_000
 
 _CRON_RUNS = """
@@ -20,7 +21,7 @@ SELECT 'hist-run-' || g, 'hist-job-' || mod(g, 1000), 'owner-' || mod(g, 50), ''
     now() - g * interval '1 minute',
     CASE WHEN mod(g, {running}) = 0 THEN NULL ELSE now() - g * interval '1 minute' END,
     '', repeat('output ', 20), CASE WHEN mod(g, {running}) = 0 THEN 'elsewhere' ELSE '' END,
-    CASE WHEN mod(g, {running}) = 0 THEN now() + interval '1 minute' END
+    CASE WHEN mod(g, {running}) = 0 THEN now() + interval '1 day' END
 FROM generate_series(1, %s) AS g
 """
 
@@ -33,7 +34,7 @@ SELECT 'hist-hb-' || g, 'hist-session-' || mod(g, 1000), 'owner-' || mod(g, 50),
     now() - g * interval '1 minute', now() - g * interval '1 minute', now() - g * interval '1 minute',
     CASE WHEN mod(g, {running}) = 0 THEN NULL ELSE now() - g * interval '1 minute' END, true, 1,
     'HEARTBEAT_OK', '', CASE WHEN mod(g, {running}) = 0 THEN 'elsewhere' ELSE '' END,
-    CASE WHEN mod(g, {running}) = 0 THEN now() + interval '1 minute' END
+    CASE WHEN mod(g, {running}) = 0 THEN now() + interval '1 day' END
 FROM generate_series(1, %s) AS g
 """
 

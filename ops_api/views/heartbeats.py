@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
-from ops_api.params import int_param
+from ops_api.params import page_params
 from scheduling import metrics, snapshots
 from scheduling.errors import InvalidInput
+from scheduling.read_snapshot import snapshot_read
 from scheduling.services import heartbeats as heartbeat_services
 
 
@@ -27,8 +28,10 @@ def _session_body(session: Any) -> dict[str, Any]:
 
 class SessionCollection(APIView):
     def get(self, request: Any) -> Response:
-        sessions = heartbeat_services.list_sessions(owner_scope(request))
-        return Response({"sessions": [snapshots.session_snapshot(session) for session in sessions]})
+        limit, offset = page_params(request)
+        page = heartbeat_services.list_sessions(owner_scope(request), limit, offset)
+        sessions = [snapshots.session_snapshot(session) for session in page.rows]
+        return Response({"sessions": sessions, "has_more": page.has_more})
 
     def post(self, request: Any) -> Response:
         session = heartbeat_services.create_session(_body(request), owner_scope(request))
@@ -86,10 +89,12 @@ class SystemEventCreate(APIView):
 
 class SystemEventCollection(APIView):
     def get(self, request: Any) -> Response:
-        limit = int_param(request, "limit", 50, 1, 500)
+        limit, offset = page_params(request)
         session_id = request.query_params.get("session_id") or None
-        events = heartbeat_services.list_system_events(session_id, owner_scope(request), limit)
-        return Response({"events": [snapshots.system_event_snapshot(event) for event in events]})
+        with snapshot_read():
+            page = heartbeat_services.list_system_events(session_id, owner_scope(request), limit, offset)
+        events = [snapshots.system_event_snapshot(event) for event in page.rows]
+        return Response({"events": events, "has_more": page.has_more})
 
 
 heartbeat_urlpatterns = [

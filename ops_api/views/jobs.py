@@ -8,8 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
-from ops_api.params import int_param
+from ops_api.params import page_params
 from scheduling import snapshots
+from scheduling.read_snapshot import snapshot_read
 from scheduling.services import job_batches
 from scheduling.services import jobs as job_services
 from scheduling.services import runs as run_services
@@ -19,10 +20,17 @@ def _job_body(job: Any) -> dict[str, Any]:
     return {"job": job_services.describe_jobs([job])[0]}
 
 
+def _runs_body(page: Any) -> dict[str, Any]:
+    return {"runs": [snapshots.run_snapshot(run) for run in page.rows], "has_more": page.has_more}
+
+
 class JobCollection(APIView):
     def get(self, request: Any) -> Response:
-        jobs = job_services.list_jobs(owner_scope(request))
-        return Response({"jobs": job_services.describe_jobs(jobs)})
+        limit, offset = page_params(request)
+        with snapshot_read():  # the page, `running` and `last_run` as of one moment
+            page = job_services.list_jobs(owner_scope(request), limit, offset)
+            jobs = job_services.describe_jobs(page.rows)
+        return Response({"jobs": jobs, "has_more": page.has_more})
 
     def post(self, request: Any) -> Response:
         if isinstance(request.data, list):  # bulk create (contract §2)
@@ -34,7 +42,8 @@ class JobCollection(APIView):
 
 class JobDetail(APIView):
     def get(self, request: Any, job_id: str) -> Response:
-        return Response(_job_body(job_services.get_job(job_id, owner_scope(request))))
+        with snapshot_read():
+            return Response(_job_body(job_services.get_job(job_id, owner_scope(request))))
 
     def put(self, request: Any, job_id: str) -> Response:
         # PUT updates the fields it names, like PATCH (contract §2: V1 clients send PUT {"enabled": false}).
@@ -58,21 +67,24 @@ class JobRunNow(APIView):
 
 class JobRuns(APIView):
     def get(self, request: Any, job_id: str) -> Response:
-        limit = int_param(request, "limit", 50, 1, 500)
-        runs = run_services.list_runs(owner_scope(request), job_id, limit)
-        return Response({"runs": [snapshots.run_snapshot(run) for run in runs]})
+        limit, offset = page_params(request)
+        with snapshot_read():
+            page = run_services.list_runs(owner_scope(request), job_id, limit, offset)
+        return Response(_runs_body(page))
 
 
 class RunCollection(APIView):
     def get(self, request: Any) -> Response:
-        limit = int_param(request, "limit", 50, 1, 500)
-        runs = run_services.list_runs(owner_scope(request), None, limit)
-        return Response({"runs": [snapshots.run_snapshot(run) for run in runs]})
+        limit, offset = page_params(request)
+        page = run_services.list_runs(owner_scope(request), None, limit, offset)
+        return Response(_runs_body(page))
 
 
 class RunDetail(APIView):
     def get(self, request: Any, run_id: str) -> Response:
-        return Response({"run": snapshots.run_snapshot(run_services.get_run(run_id, owner_scope(request)))})
+        run = run_services.get_run(run_id, owner_scope(request))
+        # The one place the whole output travels; lists and event payloads carry output_preview.
+        return Response({"run": {**snapshots.run_snapshot(run), "output": run.output}})
 
 
 class RunComplete(APIView):

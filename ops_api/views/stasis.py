@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ops_api.auth import owner_scope
-from ops_api.params import int_param
+from ops_api.params import page_params
 from scheduling import snapshots
 from scheduling.errors import InvalidInput
 from scheduling.models import StasisStatus
@@ -26,13 +26,16 @@ def status_param(request: Any, default: str, allowed: tuple[str, ...]) -> str | 
 class NotificationList(APIView):
     def get(self, request: Any) -> Response:
         status = status_param(request, "live", ("live", "resolved"))
-        limit = int_param(request, "limit", 100, 1, 1000)
-        rows = notifications.list_notifications(owner_scope(request), status, limit)
-        return Response({"notifications": [snapshots.notification_snapshot(row) for row in rows]})
+        limit, offset = page_params(request)
+        page = notifications.list_notifications(owner_scope(request), status, limit, offset)
+        rows = [snapshots.notification_snapshot(row) for row in page.rows]
+        return Response({"notifications": rows, "has_more": page.has_more})
 
 
 class StasisQueue(APIView):
     def get(self, request: Any) -> Response:
         status = status_param(request, "pending", tuple(StasisStatus.values))
-        entries = stasis.list_entries(owner_scope(request), status)
-        return Response({"stasis_queue": [snapshots.stasis_snapshot(entry) for entry in entries]})
+        limit, offset = page_params(request)
+        page = stasis.list_entries(owner_scope(request), status, limit, offset)
+        entries = [snapshots.stasis_snapshot(entry) for entry in page.rows]
+        return Response({"stasis_queue": entries, "has_more": page.has_more})

@@ -16,6 +16,8 @@ from django.db.models import F
 from scheduling import clock, heartbeat_rules, snapshots
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import HeartbeatRun, HeartbeatSession, SystemEvent, WakeRequest
+from scheduling.pages import DEFAULT_LIMIT, Page, page_of
+from scheduling.read_snapshot import snapshot_read
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,8 @@ def get_session(session_id: str, owner_id: str | None) -> HeartbeatSession:
     return session
 
 
-def list_sessions(owner_id: str | None) -> list[HeartbeatSession]:
-    return list(_visible(HeartbeatSession.objects.all(), owner_id).order_by("session_id"))
+def list_sessions(owner_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
+    return page_of(_visible(HeartbeatSession.objects.all(), owner_id).order_by("session_id"), limit, offset)
 
 
 def upsert_session(session_id: str, data: Any, owner_id: str | None) -> HeartbeatSession:
@@ -181,19 +183,41 @@ def request_wake(session_id: str | None, mode: Any, reason: Any, owner_id: str |
     if session_id is not None and not isinstance(session_id, str):
         raise InvalidInput("session_id must be a string", "session_id")
     now = clock.now()
-    with transaction.atomic():
-        if session_id:
-            sessions = [_locked(session_id, owner_id)]
-        else:
-            queryset = HeartbeatSession.objects.select_for_update().filter(enabled=True)
-            # Locked in primary-key order so two wake-alls queue behind each other instead of deadlocking.
-            sessions = list(_visible(queryset, owner_id).order_by("session_id"))
-        for session in sessions:
-            _coalesce_wake(session, mode, now)
-            wake = WakeRequest(session_id=session.session_id, owner_id=session.owner_id, requested_at=now)
-            wake.mode, wake.reason = mode, reason
-            wake.save(force_insert=True)
-    return [session.session_id for session in sessions]
+    if session_id:
+        with transaction.atomic():
+            session = _locked(session_id, owner_id)
+            _wake(session, mode, reason, now)
+        return [session.session_id]
+    return _wake_every_session(mode, reason, owner_id, now)
+
+
+# Sessions woken per transaction by a wake without a session id: a short lock and a bounded list each.
+WAKE_BATCH = 200
+
+
+def _wake_every_session(mode: str, reason: str, owner_id: str | None, now: datetime) -> list[str]:
+    """Wake every enabled session the caller sees, a batch per transaction in session id order (so two
+    wake-alls queue behind each other instead of deadlocking). A session created meanwhile may or may not
+    be woken, as with any request that races a create."""
+    woken: list[str] = []
+    after = ""
+    while True:
+        with transaction.atomic():
+            queryset = HeartbeatSession.objects.select_for_update().filter(enabled=True, session_id__gt=after)
+            batch = list(_visible(queryset, owner_id).order_by("session_id")[:WAKE_BATCH])
+            for session in batch:
+                _wake(session, mode, reason, now)
+        woken += [session.session_id for session in batch]
+        if len(batch) < WAKE_BATCH:
+            return woken
+        after = batch[-1].session_id
+
+
+def _wake(session: HeartbeatSession, mode: str, reason: str, now: datetime) -> None:
+    _coalesce_wake(session, mode, now)
+    wake = WakeRequest(session_id=session.session_id, owner_id=session.owner_id, requested_at=now)
+    wake.mode, wake.reason = mode, reason
+    wake.save(force_insert=True)
 
 
 def _coalesce_wake(session: HeartbeatSession, mode: str, now: datetime) -> None:
@@ -233,27 +257,27 @@ def add_system_event(session_id: Any, text: Any, owner_id: str | None) -> System
     return event
 
 
-def list_system_events(session_id: str | None, owner_id: str | None, limit: int) -> list[SystemEvent]:
+def list_system_events(
+    session_id: str | None, owner_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page:
     """Pending and delivered system events, newest first."""
     queryset = _visible(SystemEvent.objects.all(), owner_id)
     if session_id:
         get_session(session_id, owner_id)
         queryset = queryset.filter(session_id=session_id)
-    return list(queryset.order_by("-created_at", "-id")[:limit])
+    return page_of(queryset.order_by("-created_at", "-id"), limit, offset)
 
 
 def last_heartbeat(session_id: str, owner_id: str | None) -> dict[str, Any]:
-    get_session(session_id, owner_id)  # 404 for sessions the caller may not see
-    # The run started in the same claim as a missed record sorts first: it has a started_at.
-    last = (
-        HeartbeatRun.objects.filter(session_id=session_id)
-        .order_by(F("created_at").desc(), F("started_at").desc(nulls_last=True))
-        .first()
-    )
-    # Read the session after the run: a finished run's summary commits with it, so the summary read
-    # now is that run's or a newer one's, never missing (reading the session first could pair a finished
-    # run with the summary from before it).
-    session = get_session(session_id, owner_id)
+    # One snapshot: the run and the summary stored with its finish are read as of the same moment.
+    with snapshot_read():
+        session = get_session(session_id, owner_id)  # 404 for sessions the caller may not see
+        # The run started in the same claim as a missed record sorts first: it has a started_at.
+        last = (
+            snapshots.preview_only(HeartbeatRun.objects.filter(session_id=session_id))
+            .order_by(F("created_at").desc(), F("started_at").desc(nulls_last=True))
+            .first()
+        )
     return {
         "session_id": session.session_id,
         "last_run": snapshots.heartbeat_run_snapshot(last) if last else None,

@@ -13,6 +13,8 @@ from scheduling.errors import InvalidInput, NotFound
 from scheduling.job_input import clean_job_input
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
 from scheduling.occurrences import next_occurrence_of
+from scheduling.pages import DEFAULT_LIMIT, Page, page_of
+from scheduling.read_snapshot import snapshot_read
 from scheduling.targets import default_target
 
 # Changing any of these moves the schedule: next_run_at (and the interval anchor) are recomputed.
@@ -32,11 +34,12 @@ def get_job(job_id: str, owner_id: str | None) -> CronJob:
     return job
 
 
-def list_jobs(owner_id: str | None) -> list[CronJob]:
+def list_jobs(owner_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
+    """One page of jobs in creation order (the job id breaks ties, so pages never overlap)."""
     queryset = CronJob.objects.all()
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
-    return list(queryset.order_by("created_at"))
+    return page_of(queryset.order_by("created_at", "job_id"), limit, offset)
 
 
 def create_job(data: Any, owner_id: str | None) -> CronJob:
@@ -148,14 +151,16 @@ def _enforce_owner(clean: dict, owner_id: str | None) -> None:
 
 
 def describe_jobs(jobs: list[CronJob]) -> list[dict[str, Any]]:
-    """Jobs as the API shows them: the snapshot plus `running` and `last_run`, in two queries total."""
+    """Jobs as the API shows them: the snapshot plus `running` and `last_run`, in two queries total, read
+    in one snapshot (a run finishing between them would otherwise show as running and finished)."""
     ids = [job.job_id for job in jobs]
-    active = set(
-        CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list(
-            "job_id", flat=True
+    with snapshot_read():
+        active = set(
+            CronRun.objects.filter(job_id__in=ids, status__in=ACTIVE_RUN_STATUSES).values_list(
+                "job_id", flat=True
+            )
         )
-    )
-    last_runs = _last_runs(ids)
+        last_runs = _last_runs(ids)
     described = []
     for job in jobs:
         body = snapshots.job_snapshot(job)
@@ -180,4 +185,6 @@ def _last_runs(job_ids: list[str]) -> dict[str, CronRun]:
         .annotate(last_run_id=Subquery(latest))
         .values_list("last_run_id", flat=True)
     )
-    return {run.job_id: run for run in CronRun.objects.filter(run_id__in=[r for r in run_ids if r])}
+    runs = snapshots.preview_only(CronRun.objects.filter(run_id__in=[r for r in run_ids if r]))
+    return {run.job_id: run for run in runs}
+

@@ -11,6 +11,7 @@ from django.db import connection
 
 from scheduling import clock
 from scheduling.models import CronJob, CronRun, Notification, StasisEntry
+from scheduling.pages import DEFAULT_LIMIT, Page, page_of
 
 FAILURE = "run_failed"
 MISSED = "run_missed"
@@ -129,10 +130,12 @@ def _upsert(
     )
 
 
-def list_notifications(owner_id: str | None, status: str | None = "live", limit: int = 100) -> list:
+def list_notifications(
+    owner_id: str | None, status: str | None = "live", limit: int = DEFAULT_LIMIT, offset: int = 0
+) -> Page:
     queryset = Notification.objects.all()
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
     if status:
         queryset = queryset.filter(status=status)
-    return list(queryset.order_by("-updated_at")[:limit])
+    return page_of(queryset.order_by("-updated_at", "notification_id"), limit, offset)

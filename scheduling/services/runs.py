@@ -6,10 +6,11 @@ from typing import Any
 
 from django.db import transaction
 
-from scheduling import clock
+from scheduling import clock, snapshots
 from scheduling.dispatch import Outcome
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import ACTIVE_RUN_STATUSES, CronRun, RunReason, RunStatus
+from scheduling.pages import DEFAULT_LIMIT, Page, page_of
 from scheduling.services.jobs import get_job, locked_job
 
 
@@ -42,15 +43,16 @@ def get_run(run_id: str, owner_id: str | None) -> CronRun:
     return run
 
 
-def list_runs(owner_id: str | None, job_id: str | None, limit: int) -> list[CronRun]:
+def list_runs(owner_id: str | None, job_id: str | None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> Page:
+    """One page of runs, newest first, with output previews only (a run's whole output can be large)."""
     if job_id is not None:
         get_job(job_id, owner_id)
-    queryset = CronRun.objects.all()
+    queryset = snapshots.preview_only(CronRun.objects.all())
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
     if job_id is not None:
         queryset = queryset.filter(job_id=job_id)
-    return list(queryset.order_by("-created_at")[:limit])
+    return page_of(queryset.order_by("-created_at", "-run_id"), limit, offset)
 
 
 def clean_completion(data: Any) -> tuple[str, str, str]:

@@ -14,6 +14,7 @@ from django.db import transaction
 from scheduling import clock, schedule
 from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import CronJob, CronRun, RunReason, StasisEntry, StasisStatus
+from scheduling.pages import DEFAULT_LIMIT, Page, page_of
 from scheduling.services import notifications
 from scheduling.services.jobs import create_job, get_job, locked_job
 from scheduling.services.runs import has_active_run
@@ -68,13 +69,18 @@ def get_entry(entry_or_event_id: str, owner_id: str | None) -> StasisEntry:
     return entry
 
 
-def list_entries(owner_id: str | None, status: str | None = StasisStatus.PENDING) -> list[StasisEntry]:
+def list_entries(
+    owner_id: str | None,
+    status: str | None = StasisStatus.PENDING,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page:
     queryset = StasisEntry.objects.all()
     if owner_id is not None:
         queryset = queryset.filter(owner_id=owner_id)
     if status:
         queryset = queryset.filter(status=status)
-    return list(queryset.order_by("-detected_at"))
+    return page_of(queryset.order_by("-detected_at", "entry_id"), limit, offset)
 
 
 def approve_backfill_run(entry_id: str, owner_id: str | None = None) -> CronRun:

@@ -36,6 +36,7 @@ class Command(BaseCommand):
         asyncio.run(scheduler.run(stop))
         if stats_file:
             self._dump(scheduler, stats_file)
+        self.stdout.write(f"scheduler {scheduler.worker_id} stopped.")
 
     @staticmethod
     def _dump(scheduler: Scheduler, path: Path) -> None:
