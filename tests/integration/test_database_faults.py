@@ -9,8 +9,11 @@ an overlap that did not happen.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -185,3 +188,129 @@ def test_runs_in_flight_across_an_outage_longer_than_their_lease_keep_their_real
     assert (beat.status, beat.error) == ("success", "")
     events = LifecycleEvent.objects.filter(payload__run_id=run.run_id).order_by("seq")
     assert [event.event_type for event in events] == ["cron_run_started", "cron_run_completed"]
+
+
+# --- a real restart of the shared server ------------------------------------------------------------------
+
+
+def pg_ctlcluster(action: str) -> subprocess.CompletedProcess:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action]
+    if action == "stop":
+        command += ["--mode", "fast"]  # ends every session at once, as a crash or a failover does
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+
+def database_accepts_connections() -> bool:
+    connection.close()
+    try:
+        connection.ensure_connection()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture
+def restartable_postgres():
+    """A server this test may stop and start. Other test runs share it, so the outage is kept to a few
+    seconds, and the server is started again whatever happens."""
+    if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
+        pytest.skip("needs pg_ctlcluster to restart the local PostgreSQL cluster")
+    try:
+        yield
+    finally:
+        pg_ctlcluster("start")
+        wait_for(database_accepts_connections, 60, 0.5)
+
+
+class Observer:
+    """Sends requests to the server from a thread for as long as the test runs, keeping every answer."""
+
+    def __init__(self, base: str) -> None:
+        self.base, self.answers, self.stopping = base, [], threading.Event()
+        self.thread = threading.Thread(target=self._observe, daemon=True)
+        self.thread.start()
+
+    def _observe(self) -> None:
+        while not self.stopping.is_set():
+            for path in ("/api/v1/cron/jobs", "/api/v1/health"):
+                try:
+                    response = httpx.get(f"{self.base}{path}", headers=HEADERS, timeout=30)
+                except httpx.HTTPError as error:
+                    self.answers.append((path, type(error).__name__, None))
+                    continue
+                error = _error_code(response) if response.status_code >= 400 else None
+                self.answers.append((path, response.status_code, error))
+            self.stopping.wait(0.2)
+
+    def stop(self) -> list[tuple[str, object, object]]:
+        self.stopping.set()
+        self.thread.join(60)
+        return self.answers
+
+
+def _error_code(response: httpx.Response) -> object:
+    try:
+        return response.json().get("error")
+    except ValueError:
+        return "not json"
+
+
+def test_a_real_database_restart_longer_than_the_lease_loses_no_outcome_and_never_answers_500(
+    restartable_postgres, daphne, schedulers
+):
+    lease = 2
+    base = daphne()
+    schedulers(2, UA_RUN_LEASE_SECONDS=str(lease))
+    job = job_services.create_job(job_payload(target={"type": "handler", "name": "sleep:3"}), None)
+    run = run_services.queue_manual_run(job.job_id, None)
+    started = wait_for(lambda: CronRun.objects.filter(run_id=run.run_id, status="running").first(), 30)
+    observer = Observer(base)
+    stopped = pg_ctlcluster("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    # Down for longer than the lease, and until the target has answered (sleep:3 from its start).
+    wait_for(
+        lambda: (
+            clock.now()
+            > max(started.lease_expires_at, started.started_at + timedelta(seconds=3)) + timedelta(seconds=1)
+        ),
+        30,
+    )
+    assert pg_ctlcluster("start").returncode == 0
+    wait_for(database_accepts_connections, 60, 0.5)
+    finished = wait_for(
+        lambda: CronRun.objects.exclude(status="running").filter(run_id=run.run_id).first(), 60
+    )
+    wait_for(lambda: _answers(f"{base}/api/v1/health"), 30, 0.2)
+    answers = observer.stop()
+    assert (finished.status, finished.output) == ("success", "slept 3s"), finished.error
+    assert not [answer for answer in answers if answer[1] == 500], answers
+    # Every refusal was the contract's 503 with a JSON error, and the server answers normally again.
+    assert {error for _, status, error in answers if status == 503} <= {"database_unavailable", None}
+    assert statuses(base, [("GET", "/api/v1/cron/jobs")] * 3) == {200: 3}
+
+
+def test_recorded_runs_of_overlap_skip_jobs_never_overlap_across_schedulers(schedulers, settings):
+    settings.UA_CRON_MIN_INTERVAL_SECONDS = 1
+    schedulers(3, UA_CRON_MIN_INTERVAL_SECONDS="1")
+    # Each run takes about as long as the interval, so one scheduler's finish and another's start of the
+    # job's next occurrence keep landing within milliseconds of each other.
+    target = {"type": "handler", "name": "sleep:0.97"}
+    jobs = [
+        job_services.create_job(
+            job_payload(every="1s", overlap="skip", target=target, title=f"tick {i}"), None
+        )
+        for i in range(20)
+    ]
+    wait_for(lambda: CronRun.objects.filter(status="success").count() >= 100, 120, 0.5)
+    for job in jobs:
+        job_services.delete_job(job.job_id, None)
+    wait_for(lambda: not CronRun.objects.filter(status__in=("queued", "running")).exists(), 30)
+    for job in jobs:
+        runs = list(
+            CronRun.objects.filter(job_id=job.job_id, started_at__isnull=False).order_by(
+                "started_at", "run_id"
+            )
+        )
+        for earlier, later in zip(runs, runs[1:], strict=False):
+            assert earlier.finished_at <= later.started_at, (earlier.run_id, later.run_id)
