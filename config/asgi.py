@@ -3,10 +3,12 @@ schedulers and projectors are their own processes (or threads of `manage.py runt
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+
+from ops_api.asgi_handler import get_application  # noqa: E402
+
+# Django's ASGI handler without a thread hop per middleware or a new thread per request (issue 10).
+django_asgi_app = get_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

@@ -34,7 +34,7 @@ class JobCollection(APIView):
 
     def post(self, request: Any) -> Response:
         if isinstance(request.data, list):  # bulk create (contract §2)
-            jobs = job_batches.create_jobs(request.data, owner_scope(request))
+            jobs = job_batches.create_jobs(request.data, owner_scope(request), len(request.body))
             return Response({"jobs": job_services.describe_new_jobs(jobs)}, status=201)
         job = job_services.create_job(request.data, owner_scope(request))
         return Response({"job": job_services.describe_new_jobs([job])[0]}, status=201)

@@ -3,9 +3,11 @@ event append, on whichever database the run uses."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from scheduling import doorbell
+from scheduling import clock, doorbell
 from scheduling.models import CronJob, LifecycleEvent
 from tests.conftest import job_payload
 
@@ -26,11 +28,15 @@ def test_an_array_creates_every_job_and_answers_them_in_the_order_given(operator
     assert {job["job_id"] for job in listed} == {job["job_id"] for job in jobs}
 
 
-def test_a_bulk_created_job_looks_exactly_like_a_single_created_one(operator, frozen_now):
-    item = job_payload(cron_expr="0 9 * * *", every=None)
-    single = operator.post(URL, item, format="json").json()["job"]
-    bulk = operator.post(URL, [item], format="json").json()["jobs"][0]
+def test_a_bulk_created_job_looks_exactly_like_a_single_created_one(operator):
+    item = job_payload(cron_expr="0 9 * * *", every=None, metadata={"k": [1, "ü"]})
+    with clock.frozen(datetime(2026, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)):  # microseconds survive
+        single = operator.post(URL, item, format="json").json()["job"]
+        bulk = operator.post(URL, [item], format="json").json()["jobs"][0]
     assert {**bulk, "job_id": None} == {**single, "job_id": None}
+    # ... and is stored the same way (PostgreSQL inserts bulk rows through its own statement).
+    stored = [operator.get(f"{URL}/{job['job_id']}").json()["job"] for job in (single, bulk)]
+    assert {**stored[1], "job_id": None} == {**stored[0], "job_id": None} == {**single, "job_id": None}
     events = list(LifecycleEvent.objects.order_by("seq"))
     assert events[0].payload["job"] == {**events[1].payload["job"], "job_id": single["job_id"]}
 
