@@ -105,13 +105,14 @@ def continues(before: Recurrence, after: Recurrence) -> bool:
 
 
 def info_of(src: CalendarSource) -> SourceInfo:
-    # Known only from its runs (deleted before the log's retention): shown like a deleted job.
+    # A deleted job (or one known only from its runs) is shown as the scan path can show it: from what
+    # its runs carry, without the definition's description and priority.
     deleted = src.deleted or src.definition_seq < 0
     return SourceInfo(
         source=src.source, source_ref=src.source_ref, owner_id=src.owner_id, session_id=src.session_id,
-        channel=src.channel, title=src.title, description=src.description, category=src.category,
-        timezone=src.timezone, enabled=src.enabled and not deleted, deleted=deleted,
-        every_seconds=src.every_seconds,
+        channel=src.channel, title=src.title, description="" if deleted else src.description,
+        category="normal" if deleted else src.category, timezone=src.timezone,
+        enabled=src.enabled and not deleted, deleted=deleted, every_seconds=src.every_seconds,
     )  # fmt: skip
 
 

@@ -69,7 +69,8 @@ class Mix:
         self.slow_ids.add(_job(title="slow", every="1h").job_id)
         self.doomed = _job(title="doomed", every="2h")
         self.paused = _job(title="paused", cron_expr="0 12 * * *", timezone="Europe/Paris")
-        beat = {"every": "45m", "active_hours": "08:00-20:00", "timezone": "Europe/Berlin", "owner_id": "alice"}
+        beat = {"every": "45m", "active_hours": "08:00-20:00", "timezone": "Europe/Berlin"}
+        beat["owner_id"] = "alice"
         heartbeats.upsert_session("s-berlin", beat, None)
 
     def _midway_changes(self) -> None:
