@@ -56,6 +56,7 @@ class Batch:
     dirty_stasis: set[str] = field(default_factory=set)
     rematerialise: dict[tuple[str, str], int] = field(default_factory=dict)  # key -> triggering seq
     due_refresh: set[str] = field(default_factory=set)
+    redefined: set[tuple[str, str]] = field(default_factory=set)
     touched: dict[int, set[str]] = field(default_factory=dict)  # seq -> event ids it changed
     removed: dict[int, set[str]] = field(default_factory=dict)
     materialised: dict[str, CalendarEntry] = field(default_factory=dict)  # future rows written
@@ -123,6 +124,7 @@ class Batch:
         src.definition_seq = src.info_seq = fact.seq
         key = (src.source, src.source_ref)
         self.dirty_sources.add(key)
+        self.redefined.add(key)
         self.rematerialise[key] = fact.seq
 
     def _run(self, fact: Fact) -> None:
@@ -219,11 +221,17 @@ class Batch:
             )
         )
         for session_id in self.due_refresh:
-            src = self.sources.get(("heartbeat", session_id))
+            key = ("heartbeat", session_id)
+            src = self.sources.get(key)
             if src is None:
                 continue
+            before = src_mod.recurrence_of(src)
             src.next_due_at = due.get(session_id) if src.enabled and not src.deleted else None
-            self.dirty_sources.add(("heartbeat", session_id))
+            self.dirty_sources.add(key)
+            if key not in self.redefined and src_mod.continues(before, src_mod.recurrence_of(src)):
+                # The usual heartbeat: it ran on time and its next due time is the next occurrence
+                # already materialised, so the rows stand (past ones are simply no longer shown).
+                self.rematerialise.pop(key, None)
 
 
 SOURCE_FIELDS = [

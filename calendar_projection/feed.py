@@ -96,7 +96,9 @@ SELECT
     (SELECT COALESCE(json_agg(json_build_object(
         'event_id', v.event_id, 'source', s.source, 'source_ref', s.source_ref, 'owner_id', v.owner_id,
         'session_id', NULLIF(s.session_id, ''), 'channel', NULLIF(s.channel, ''), 'title', s.title,
-        'description', s.description, 'category', s.category, 'color_key', v.status, 'status', v.status,
+        'description', CASE WHEN v.gone THEN '' ELSE s.description END,
+        'category', CASE WHEN v.gone THEN 'normal' ELSE s.category END,
+        'color_key', v.status, 'status', v.status,
         'scheduled_at_epoch', extract(epoch from v.scheduled_at)::float8,
         'scheduled_at_utc', {iso_utc} || 'Z',
         'scheduled_at_local', {iso_local}
@@ -105,15 +107,17 @@ SELECT
         'timezone_display', %(tz_name)s, 'always_running', false, 'running', v.status = 'running',
         'actions', CASE
             WHEN s.source = 'cron' AND v.status IN ('scheduled', 'disabled') THEN
-                json_build_array('run_now', CASE WHEN s.enabled AND NOT s.deleted
-                    AND s.definition_seq >= 0 THEN 'pause' ELSE 'resume' END, 'disable')
+                json_build_array('run_now', CASE WHEN s.enabled AND NOT v.gone THEN 'pause' ELSE 'resume' END,
+                                 'disable')
             WHEN v.status = 'missed' AND EXISTS (SELECT 1 FROM {stasis} p
                 WHERE p.event_id = v.event_id AND p.status = 'pending') THEN
                 json_build_array('approve_backfill_run', 'reschedule', 'delete_missed')
             ELSE json_build_array() END,
         'run_id', NULLIF(v.run_id, ''), 'run_status', NULLIF(v.run_status, '')
     ) ORDER BY v.scheduled_at, v.event_id)::text, '[]')
-    FROM shown v JOIN {source} s ON s.id = v.sid),
+    FROM (SELECT shown.*, (src.deleted OR src.definition_seq < 0) AS gone
+          FROM shown JOIN {source} src ON src.id = shown.sid) v
+    JOIN {source} s ON s.id = v.sid),
     (SELECT COALESCE(json_agg(json_build_object('sid', sid, 'n', n, 'first', extract(epoch from first_at),
         'last', extract(epoch from last_at), 'running', any_running))::text, '[]') FROM dense)
 """

@@ -85,14 +85,34 @@ def recurrence_of(src: CalendarSource) -> Recurrence:
     )
 
 
+def continues(before: Recurrence, after: Recurrence) -> bool:
+    """Whether `after` only moved a heartbeat's due time to an occurrence `before` already produced,
+    so both produce the same future from then on."""
+    if before.kind != "heartbeat" or after.kind != "heartbeat" or before.next_due_at is None:
+        return False
+    if after.next_due_at is None or after.next_due_at < before.next_due_at:
+        return False
+    if (before.every_seconds, before.active_hours, before.timezone) != (
+        after.every_seconds,
+        after.active_hours,
+        after.timezone,
+    ):
+        return False
+    if after.next_due_at == before.next_due_at:
+        return True
+    found = upcoming(before, after.next_due_at, after.next_due_at + timedelta(microseconds=1), 1)
+    return found == [after.next_due_at]
+
+
 def info_of(src: CalendarSource) -> SourceInfo:
-    # Known only from its runs (deleted before the log's retention): shown like a deleted job.
+    # A deleted job (or one known only from its runs) is shown as the scan path can show it: from what
+    # its runs carry, without the definition's description and priority.
     deleted = src.deleted or src.definition_seq < 0
     return SourceInfo(
         source=src.source, source_ref=src.source_ref, owner_id=src.owner_id, session_id=src.session_id,
-        channel=src.channel, title=src.title, description=src.description, category=src.category,
-        timezone=src.timezone, enabled=src.enabled and not deleted, deleted=deleted,
-        every_seconds=src.every_seconds,
+        channel=src.channel, title=src.title, description="" if deleted else src.description,
+        category="normal" if deleted else src.category, timezone=src.timezone,
+        enabled=src.enabled and not deleted, deleted=deleted, every_seconds=src.every_seconds,
     )  # fmt: skip
 
 
