@@ -181,14 +181,16 @@ class Hub:
                 subscription.active.set()
         while self.inbox:
             await self._forward_projector_frames(self.inbox.popleft())
+        if time.monotonic() - self.last_tail >= float(settings.UA_SCHED_PUSH_POLL_SECONDS):
+            # The polling floor, for a lost NOTIFY or a writer in another process on SQLite: it rings like
+            # the doorbell, so a live projector still gets its grace.
+            self.bell_rung = True
+            self.last_tail = time.monotonic()
         if self.bell_rung:
             self.bell_rung = False
             due = time.monotonic() + await self._projector_grace()
             self.log_due = due if self.log_due is None else min(self.log_due, due)
-        now = time.monotonic()
-        if (self.log_due is not None and now >= self.log_due) or (
-            now - self.last_tail >= float(settings.UA_SCHED_PUSH_POLL_SECONDS)
-        ):
+        if self.log_due is not None and time.monotonic() >= self.log_due:
             await self._tail_log()
 
     async def _projector_grace(self) -> float:

@@ -106,7 +106,9 @@ async def _live(
         cursor = max(cursor, subscription.seen_seq)
         subscription.wake.clear()
         try:
-            await asyncio.wait_for(subscription.wake.wait(), request.heartbeat_seconds)
+            # asyncio.timeout, not wait_for: no extra task per wake, and a fan-out wakes every client.
+            async with asyncio.timeout(request.heartbeat_seconds):
+                await subscription.wake.wait()
         except TimeoutError:
             metrics.count("push_stream_keepalives")
             body = {"kind": "heartbeat", "seq": cursor, "at_utc": clock.iso(clock.now())}
