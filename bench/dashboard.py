@@ -177,7 +177,7 @@ def populate(runtime: Runtime) -> None:
         create_missed_job(runtime, title)
     with runtime.api() as api:
         created = [create(api, job) for job in jobs]
-        for session, every in (("agent-alpha", "30m"), ("agent-beta", "1h"), ("support-bot", "2h")):
+        for session, every in (("agent-alpha", "3h"), ("agent-beta", "6h"), ("support-bot", "12h")):
             api.put(
                 f"/api/v1/heartbeat/sessions/{session}", json={"every": every, "active_hours": "07:00-22:00"}
             )

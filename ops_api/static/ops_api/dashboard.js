@@ -89,8 +89,14 @@
   }
 
   let calendarLoad = null;
-  async function loadCalendar() {
-    if (calendarLoad) return calendarLoad; // one load at a time; callers share it
+  let calendarAgain = false;
+  function loadCalendar() {
+    // One load at a time. A caller that arrives during a load may know of a later change than the load
+    // read, so one more load follows it.
+    if (calendarLoad) {
+      calendarAgain = true;
+      return calendarLoad;
+    }
     calendarLoad = (async () => {
       try {
         const feed = await api(feedUrl());
@@ -111,6 +117,10 @@
         else toast(`Calendar: ${error.message}`, true);
       } finally {
         calendarLoad = null;
+        if (calendarAgain) {
+          calendarAgain = false;
+          loadCalendar();
+        }
       }
     })();
     return calendarLoad;
@@ -503,7 +513,7 @@
     setPush("reconnecting");
     connect();
     // Do not leave the page empty if the socket is slow to open; pushUp reloads again once subscribed.
-    setTimeout(() => { if (!state.loaded) loadCalendar(); }, 1500);
+    setTimeout(() => { if (!state.loaded && !calendarLoad) loadCalendar(); }, 1500);
   } else {
     setPush("disabled");
     startPolling();
