@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ops_api.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -85,10 +86,18 @@ elif DATABASE_IS_POSTGRES and env.bool("UA_DB_POOL", default=True):
     # Under ASGI every request runs its view on a fresh thread, so persistent connections never get
     # reused; a psycopg pool saves the connect (about 3 ms) on every request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    # Check each pooled connection as it is handed out (Django passes psycopg_pool's check_connection):
+    # after pg_terminate_backend or a database restart the pool still holds sessions the server closed.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("UA_DB_CONNECT_TIMEOUT", default=5)
+    )
+    DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": env.int("UA_DB_POOL_MIN", default=1),
         "max_size": env.int("UA_DB_POOL_MAX", default=20),
-        "timeout": 10,
+        # How long a request waits for a pooled connection; past it (the database is down, say) it answers
+        # 503 with Retry-After.
+        "timeout": env.float("UA_DB_POOL_TIMEOUT", default=10.0),
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("UA_DB_CONN_MAX_AGE", default=0))
@@ -168,6 +177,8 @@ UA_SCHED_PUSH_POLL_SECONDS = env.float("UA_SCHED_PUSH_POLL_SECONDS", default=1.0
 UA_SCHED_PUSH_PROJECTOR_GRACE_MS = env.int("UA_SCHED_PUSH_PROJECTOR_GRACE_MS", default=250)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
+# A bulk job create (an array of up to 1,000 jobs) may be this large as a whole.
+UA_API_MAX_BULK_BODY_BYTES = env.int("UA_API_MAX_BULK_BODY_BYTES", default=8 * 1024 * 1024)
 # How long an event append waits for the event-log lock before failing the transaction (PostgreSQL).
 UA_EVENT_LOCK_TIMEOUT_MS = env.int("UA_EVENT_LOCK_TIMEOUT_MS", default=5000)
 # Safety poll of the scheduler loop: the floor under NOTIFY wake-ups.

@@ -53,5 +53,24 @@ def _detail_text(exc: Exception) -> str:
     return str(detail)
 
 
+# How long a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(error: BaseException) -> JsonResponse:
+    """503 for a request that failed because the database cannot be reached (contract §8)."""
+    logger.warning(
+        "database unavailable: %s: %s",
+        type(error).__name__,
+        str(error).strip()[:200],
+        extra={"action": "database_unavailable"},
+    )
+    response = json_error(
+        503, "database_unavailable", "the database is unreachable right now; retry in a few seconds"
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def json_error(status: int, code: str, detail: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": code, "detail": detail, **extra}, status=status)

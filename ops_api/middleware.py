@@ -5,8 +5,11 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from ops_api.errors import json_error
+from ops_api.errors import database_unavailable, json_error
+from scheduling.database_faults import is_connection_error
 from scheduling.storable_text import UNSTORABLE
+
+BULK_CREATE_PATH = "/api/v1/cron/jobs"
 
 
 class ApiPayloadLimitMiddleware:
@@ -40,11 +43,36 @@ class ApiPayloadLimitMiddleware:
     @staticmethod
     def _too_large(request: HttpRequest) -> bool:
         limit = settings.UA_API_MAX_BODY_BYTES
+        bulk = request.method == "POST" and request.path == BULK_CREATE_PATH
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        if declared > limit:
+        if declared > (max(limit, settings.UA_API_MAX_BULK_BODY_BYTES) if bulk else limit):
             return True
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return False
         # Chunked bodies declare no length: measure what actually arrived.
-        return request.method in ("POST", "PUT", "PATCH") and len(request.body) > limit
+        body = request.body
+        if bulk and body.lstrip()[:1] == b"[":
+            # A bulk create array holds up to 1,000 jobs; the service holds each item to the one-job limit.
+            limit = max(limit, settings.UA_API_MAX_BULK_BODY_BYTES)
+        return len(body) > limit
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that fails because the database cannot be reached answers 503 with Retry-After and a JSON
+    error (contract §8), never a 500 traceback. DRF views reach here too: their exception handler leaves
+    non-API errors to Django, which offers them to `process_exception`. Installed last in MIDDLEWARE, so
+    its `process_exception` runs first."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not is_connection_error(exception):
+            return None
+        return database_unavailable(exception)

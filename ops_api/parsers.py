@@ -27,7 +27,8 @@ def find_unstorable(value: Any, path: str = "") -> str | None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = find_unstorable(item, f"{path}[{index}]" if path else f"[{index}]")
+            # A top-level array is a bulk create, whose items are named `<index>.<field>` (contract §2).
+            found = find_unstorable(item, f"{path}[{index}]" if path else str(index))
             if found:
                 return found
     return None

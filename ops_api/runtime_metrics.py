@@ -21,8 +21,6 @@ from scheduling import clock, event_log, metrics
 from scheduling.metrics_report import COUNTERS, EVENT_COUNT_PREFIX, RUN_OUTCOME_PREFIX, read_report
 from scheduling.models import LifecycleEvent
 
-PROCESS_STARTED_AT = datetime.now(UTC)
-
 
 @dataclass
 class ProjectionLag:
@@ -58,8 +56,8 @@ def metrics_document() -> dict[str, Any]:
     retained = lag.head_seq - lag.oldest_seq + 1 if lag.head_seq else 0
     return {
         "metrics": {
-            "started_at": clock.iso(PROCESS_STARTED_AT),
-            "uptime_seconds": round((datetime.now(UTC) - PROCESS_STARTED_AT).total_seconds(), 3),
+            "started_at": clock.iso(metrics.PROCESS_STARTED_AT),
+            "uptime_seconds": round((datetime.now(UTC) - metrics.PROCESS_STARTED_AT).total_seconds(), 3),
             "counters": report.counters(),
             "event_counts": report.nested(EVENT_COUNT_PREFIX),
             "run_outcomes": report.nested(RUN_OUTCOME_PREFIX),

@@ -20,6 +20,29 @@ def now() -> datetime:
     return frozen if frozen is not None else datetime.now(UTC)
 
 
+def now_under_lock(taken_before: datetime) -> datetime:
+    """The time to stamp on the rows a transaction writes (started_at, finished_at), read after the
+    transaction holds its locks and has read the rows it decides on.
+
+    `taken_before` is the caller's reading from before the transaction. Stamping that could record
+    history that did not happen: a claim whose reading predates another process's finish, but whose
+    transaction commits after it, would start the next run of an overlap=skip job before the previous
+    one ended. Read here instead, a finish committed before the claim's check is also stamped before the
+    claim. On PostgreSQL the reading is the database's `clock_timestamp()`, one clock for every process
+    and host; on SQLite (one host, and IMMEDIATE transactions hold the write lock from BEGIN) it is the
+    local clock. A frozen clock keeps `taken_before`: tests drive time through the arguments they pass.
+    """
+    if _frozen is not None:
+        return taken_before
+    from django.db import connection  # the clock is imported by settings-free code; load Django late
+
+    if connection.vendor != "postgresql":
+        return datetime.now(UTC)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0].astimezone(UTC)
+
+
 def set_frozen(at: datetime | None) -> None:
     """Freeze the clock at `at` (aware), or release it with None."""
     global _frozen

@@ -25,12 +25,33 @@ CHOICE_FIELDS = {
     "overlap": OverlapPolicy.values,
 }
 BOOL_FIELDS = ("enabled", "delete_after_run")
+INPUT_FIELDS = frozenset(
+    {*SCHEDULE_FIELDS, *STRING_FIELDS, *CHOICE_FIELDS, *BOOL_FIELDS}
+    | {"command", "timezone", "timeout_seconds", "target", "metadata"}
+)
+# What a GET shows but a client cannot set: ignored on input, so a GET-modify-PUT round trip works.
+OUTPUT_ONLY_FIELDS = frozenset(
+    {
+        "job_id",
+        "schedule_kind",
+        "every_seconds",
+        "run_at_epoch",
+        "created_at",
+        "updated_at",
+        "last_run_at",
+        "next_run_at",
+        "next_run_at_utc",
+        "running",
+        "last_run",
+    }
+)
 
 
 def clean_job_input(data: Any, *, existing: CronJob | None, partial: bool, now: datetime) -> dict[str, Any]:
     """Clean values for the model fields present in `data` (all of them unless `partial`)."""
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
+    _refuse_unknown_fields(data)
     clean: dict[str, Any] = {}
     _clean_command(data, clean, partial)
     for name, max_length in STRING_FIELDS.items():
@@ -54,8 +75,15 @@ def clean_job_input(data: Any, *, existing: CronJob | None, partial: bool, now: 
             raise InvalidInput("metadata must be a JSON object", "metadata")
         clean["metadata"] = data["metadata"]
     tz_name = clean.get("timezone") or (existing.timezone if existing else "UTC")
-    clean.update(_clean_schedule(data, partial=partial, tz_name=tz_name, now=now))
+    clean.update(_clean_schedule(data, partial=partial, tz_name=tz_name, now=now, existing=existing))
     return clean
+
+
+def _refuse_unknown_fields(data: dict) -> None:
+    """A misspelt field (`timzone`) must fail loudly: ignoring it would silently create a different job."""
+    for name in data:
+        if name not in INPUT_FIELDS and name not in OUTPUT_ONLY_FIELDS:
+            raise InvalidInput(f"unknown field {str(name)[:80]!r}", str(name)[:200])
 
 
 def _clean_command(data: dict, clean: dict, partial: bool) -> None:
@@ -66,8 +94,10 @@ def _clean_command(data: dict, clean: dict, partial: bool) -> None:
         clean["command"] = command
 
 
-def _clean_schedule(data: dict, *, partial: bool, tz_name: str, now: datetime) -> dict[str, Any]:
-    """Exactly one schedule kind wins, by precedence run_at > cron_expr > every. A PATCH that names any
+def _clean_schedule(
+    data: dict, *, partial: bool, tz_name: str, now: datetime, existing: CronJob | None
+) -> dict[str, Any]:
+    """Exactly one schedule kind wins, by precedence run_at > cron_expr > every. An update that names any
     schedule field replaces the whole schedule; one that names none keeps it."""
     given = [name for name in SCHEDULE_FIELDS if data.get(name) not in (None, "")]
     if not given:
@@ -78,7 +108,9 @@ def _clean_schedule(data: dict, *, partial: bool, tz_name: str, now: datetime) -
     if "run_at" in given:
         run_at = _parse(schedule.parse_run_at, data["run_at"], tz_name, now)
         grace = timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS)
-        if run_at < now - grace:
+        # A one-shot's own run_at sent back unchanged (GET-modify-PUT after it ran) is not a new schedule.
+        unchanged = existing is not None and existing.schedule_kind == "at" and existing.run_at == run_at
+        if run_at < now - grace and not unchanged:
             raise InvalidInput("run_at is in the past", "run_at")
         return {**blank, "schedule_kind": "at", "run_at": run_at}
     if "cron_expr" in given:

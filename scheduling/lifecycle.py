@@ -108,6 +108,8 @@ def heartbeat_run_event(run: HeartbeatRun, event_type: str) -> EventDraft:
         payload={
             "run_id": run.run_id,
             "session_id": run.session_id,
+            # Contract §3 names `payload.reason` (busy, outside_active_hours, wake_now, interval, ...).
+            "reason": run.reason,
             "run": snapshots.heartbeat_run_snapshot(run),
         },
     )

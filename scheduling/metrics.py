@@ -28,11 +28,13 @@ import secrets
 import socket
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from scheduling import clock
 
 logger = logging.getLogger(__name__)
+# When this process started recording (the metrics document's started_at / uptime_seconds).
+PROCESS_STARTED_AT = datetime.now(UTC)
 
 DUE_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 HISTOGRAMS: dict[str, tuple[float, ...]] = {"due_lag_seconds": DUE_LAG_BUCKETS}

@@ -39,10 +39,14 @@ def retire(ident: str) -> None:
 def status_of(kind: str) -> dict:
     """{"status": "running"|"stopped", "workers": n, "last_seen_utc": ...} for one kind of worker."""
     cutoff = clock.now() - FRESH_FOR
-    rows = list(WorkerPresence.objects.filter(kind=kind, last_seen_at__gte=cutoff))
-    last_seen = max((row.last_seen_at for row in rows), default=None)
+    rows = WorkerPresence.objects.filter(kind=kind, last_seen_at__gte=cutoff)
+    return summarise(list(rows.values_list("last_seen_at", flat=True)))
+
+
+def summarise(fresh_sightings: list[datetime]) -> dict:
+    """The status of one kind of worker from the last_seen_at of its fresh rows."""
     return {
-        "status": "running" if rows else "stopped",
-        "workers": len(rows),
-        "last_seen_utc": clock.iso(last_seen),
+        "status": "running" if fresh_sightings else "stopped",
+        "workers": len(fresh_sightings),
+        "last_seen_utc": clock.iso(max(fresh_sightings, default=None)),
     }

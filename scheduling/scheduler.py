@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection
 
 from scheduling import clock, dispatch, doorbell, presence, wakeups
 from scheduling.dispatch import Outcome
+from scheduling.lease_sweep_gate import LeaseSweepGate
 from scheduling.services import claims, heartbeat_runs, outcomes
 from scheduling.wake_plan import WakePlan, read_wake_plan
 
@@ -60,6 +61,7 @@ class Scheduler:
         self._db_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scheduler-db")
         self._last_presence = 0.0
         self._last_renewal = time.monotonic()
+        self._sweep_gate = LeaseSweepGate(settings.UA_RUN_LEASE_SECONDS)
 
     # --- waking -------------------------------------------------------------------------------------
     def ring(self) -> None:
@@ -117,15 +119,26 @@ class Scheduler:
             # Leases first, whatever else this round does or fails to do.
             await self._renew_if_due()
             plan = await self._db(self._read_plan, started)
+            self._sweep_gate.database_answered(time.monotonic())
+            self._defer_sweep_until_the_gate_opens(plan)
             # Start due work before recording finished work: start lag is what callers feel.
             more, acted = await self._act(plan)
             await self._flush_results()
             return 0.0 if more else self._next_timeout(plan, acted)
         except Exception:
             self.stats.errors += 1
+            self._sweep_gate.database_failed()
             logger.exception("scheduler iteration failed", extra={"action": "scheduler_error"})
             await self._db(close_old_connections)
             return 1.0
+
+    def _defer_sweep_until_the_gate_opens(self, plan: WakePlan) -> None:
+        """Lapsed leases wait until this scheduler has had a full lease period of database access (see
+        lease_sweep_gate); the plan then wakes the loop when the gate opens instead of spinning."""
+        wait = self._sweep_gate.seconds_until_open(time.monotonic())
+        if plan.next_lease_expiry is not None and wait:
+            opens_at = clock.now() + timedelta(seconds=wait)
+            plan.next_lease_expiry = max(plan.next_lease_expiry, opens_at)
 
     def _next_timeout(self, plan: WakePlan, acted: bool) -> float:
         moment = plan.next_at()
@@ -172,6 +185,7 @@ class Scheduler:
             expired_hb = await self._db(heartbeat_runs.expire_heartbeat_leases, now)
         except Exception:
             self.stats.errors += 1
+            self._sweep_gate.database_failed()
             logger.exception("lease sweep failed", extra={"action": "lease_sweep_failed"})
             await self._db(close_old_connections)
             return False
@@ -236,8 +250,10 @@ class Scheduler:
         leased = [*self._inflight, *self._unrecorded]
         if not leased or time.monotonic() - self._last_renewal < settings.UA_RUN_LEASE_SECONDS / 3:
             return
-        self._last_renewal = time.monotonic()
+        # Marked renewed only once it worked: after a failure every round tries again first, so a holder
+        # renews within a second of the database coming back (see lease_sweep_gate).
         await self._db(outcomes.renew_leases, leased, self.worker_id, clock.now())
+        self._last_renewal = time.monotonic()
 
     # --- sleeping -----------------------------------------------------------------------------------
     def _seconds_until(self, moment: datetime | None) -> float:

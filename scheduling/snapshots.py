@@ -126,6 +126,7 @@ def heartbeat_run_snapshot(run: HeartbeatRun) -> dict[str, Any]:
         "started_at": epoch(run.started_at),
         "finished_at": epoch(run.finished_at),
         "ok_only": run.ok_only,
+        "skip_count": run.skip_count,
         "error": run.error or None,
         "output_preview": (run.output or "")[:OUTPUT_PREVIEW_CHARS] or None,
     }

@@ -17,6 +17,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from ops_api.openapi.schemas import (
     BOOLEAN,
     INTEGER,
+    NUMBER,
     OBJECT,
     STRING,
     Schema,
@@ -236,6 +237,62 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                 410: ERROR,
                 **COMMON_ERRORS,
             },
+        },
+    },
+    "ops_api.views.calendar.CalendarEvents": {
+        "get": {
+            "summary": "The calendar feed: what ran, runs and will run in a window",
+            "parameters": [
+                query("source", "all (default), cron or heartbeat", str, ["all", "cron", "heartbeat"]),
+                query("view", "week (default: Sunday 00:00 local + 7 d) or day", str, ["day", "week"]),
+                query("start", "epoch seconds or ISO-8601 (naive = timezone_name)", str),
+                query("end", "epoch seconds or ISO-8601", str),
+                query("timezone_name", "IANA zone (unknown: UA_DEFAULT_TIMEZONE)", str),
+                query("owner", "operator only: one owner's calendar", str),
+            ],
+            "responses": {200: ref("CalendarFeed"), **COMMON_ERRORS},
+        },
+    },
+    "ops_api.views.calendar_actions.CalendarEventAction": {
+        "post": {
+            "summary": "Act on a calendar event: stasis decisions, run now, pause, resume, disable",
+            "request": body(
+                obj(
+                    ("action",),
+                    action=enum(
+                        "approve_backfill_run",
+                        "reschedule",
+                        "delete_missed",
+                        "run_now",
+                        "pause",
+                        "resume",
+                        "disable",
+                    ),
+                    run_at={"oneOf": [STRING, NUMBER]},
+                    timezone=STRING,
+                )
+            ),
+            "responses": {200: ref("ActionResult"), 409: ERROR, **COMMON_ERRORS},
+        },
+    },
+    "ops_api.views.calendar_actions.ChangeRequest": {
+        "post": {
+            "summary": "Propose a change from an instruction (every N unit, in N unit, at H[:MM]am/pm, ...)",
+            "request": body(obj(("instruction",), instruction=STRING)),
+            "responses": {201: wrapped("proposal", ref("Proposal")), **COMMON_ERRORS},
+        },
+    },
+    "ops_api.views.calendar_actions.ChangeRequestConfirm": {
+        "post": {
+            "summary": "Approve or reject a proposal; confirming twice is a 409",
+            "request": body(obj(("proposal_id", "approve"), proposal_id=STRING, approve=BOOLEAN)),
+            "responses": {200: ref("ActionResult"), 409: ERROR, **COMMON_ERRORS},
+        },
+    },
+    "ops_api.views.metrics.SchedulingRuntimeMetrics": {
+        "get": {
+            "summary": "Runtime counters and samples, summed across processes",
+            "responses": {200: ref("Metrics"), **COMMON_ERRORS},
         },
     },
     "ops_api.views.stasis.NotificationList": {

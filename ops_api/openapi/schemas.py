@@ -278,6 +278,103 @@ HEALTH = obj(
     channel_layer=OBJECT,
 )
 
+CALENDAR_EVENT = obj(
+    ("event_id", "source", "source_ref", "status", "scheduled_at_epoch", "scheduled_at_utc"),
+    event_id={"type": "string", "description": "source|source_ref|<int epoch>"},
+    source=enum("cron", "heartbeat"),
+    source_ref=STRING,
+    owner_id=nullable(STRING),
+    session_id=nullable(STRING),
+    channel=nullable(STRING),
+    title=nullable(STRING),
+    description=nullable(STRING),
+    category=nullable(STRING),
+    color_key=nullable(STRING),
+    status=enum("scheduled", "running", "success", "failed", "missed", "disabled", "skipped"),
+    scheduled_at_epoch=NUMBER,
+    scheduled_at_utc=STRING,
+    scheduled_at_local=nullable(STRING),
+    timezone_display=nullable(STRING),
+    always_running=BOOLEAN,
+    running=BOOLEAN,
+    actions=array(STRING),
+    run_id=nullable(STRING),
+    run_status=nullable(STRING),
+)
+
+CALENDAR_FEED = obj(
+    (
+        "timezone",
+        "view",
+        "start_utc",
+        "end_utc",
+        "events",
+        "always_running",
+        "stasis_queue",
+        "legend",
+        "version",
+        "path",
+    ),
+    timezone=STRING,
+    view=enum("day", "week", "custom"),
+    start_utc=STRING,
+    end_utc=STRING,
+    start_local=STRING,
+    end_local=STRING,
+    events=array(ref("CalendarEvent")),
+    always_running=array(OBJECT),
+    stasis_queue=array(ref("StasisEntry")),
+    legend=OBJECT,
+    version=INTEGER,
+    last_event_at_utc=nullable(STRING),
+    path=enum("projection", "scan"),
+)
+
+PROPOSAL = obj(
+    ("proposal_id", "event_id", "status"),
+    proposal_id=STRING,
+    event_id=STRING,
+    source=STRING,
+    source_ref=STRING,
+    owner_id=nullable(STRING),
+    instruction=STRING,
+    changes=nullable(OBJECT),
+    action=nullable(STRING),
+    run_at_utc=nullable(STRING),
+    timezone=nullable(STRING),
+    summary=nullable(STRING),
+    status=STRING,
+    created_at_utc=nullable(STRING),
+    decided_at_utc=nullable(STRING),
+    result=nullable(OBJECT),
+)
+
+ACTION_RESULT = obj(
+    ("status", "action", "event_id"),
+    status=enum("ok"),
+    action=STRING,
+    event_id=STRING,
+    entry=ref("StasisEntry"),
+    job=ref("Job"),
+    run=ref("Run"),
+    session=ref("Session"),
+    proposal=ref("Proposal"),
+)
+
+METRICS = obj(
+    ("metrics",),
+    metrics=obj(
+        ("counters",),
+        started_at=ANY,
+        uptime_seconds=NUMBER,
+        counters={"type": "object", "additionalProperties": NUMBER},
+        event_counts=OBJECT,
+        projection=OBJECT,
+        event_bus=OBJECT,
+        projection_state=OBJECT,
+    ),
+)
+
 COMPONENTS: dict[str, Schema] = {
     "Error": ERROR,
     "JobInput": JOB_INPUT,
@@ -291,4 +388,9 @@ COMPONENTS: dict[str, Schema] = {
     "SystemEvent": SYSTEM_EVENT,
     "LifecycleEvent": LIFECYCLE_EVENT,
     "Health": HEALTH,
+    "CalendarEvent": CALENDAR_EVENT,
+    "CalendarFeed": CALENDAR_FEED,
+    "Proposal": PROPOSAL,
+    "ActionResult": ACTION_RESULT,
+    "Metrics": METRICS,
 }

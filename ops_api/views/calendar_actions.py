@@ -41,7 +41,8 @@ class ChangeRequest(APIView):
     def post(self, request: Any, event_id: str) -> Response:
         metrics.count("calendar_change_request_requests")
         proposal = change_requests.propose_change(event_id, request.data, owner_scope(request))
-        return Response({"proposal": snapshots.proposal_snapshot(proposal)}, status=201)
+        # 200 as in V1 (the contract names no 201 here, unlike the create endpoints that have one).
+        return Response({"proposal": snapshots.proposal_snapshot(proposal)})
 
 
 class ChangeRequestConfirm(APIView):

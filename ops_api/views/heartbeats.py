@@ -30,6 +30,10 @@ class SessionCollection(APIView):
         sessions = heartbeat_services.list_sessions(owner_scope(request))
         return Response({"sessions": [snapshots.session_snapshot(session) for session in sessions]})
 
+    def post(self, request: Any) -> Response:
+        session = heartbeat_services.create_session(_body(request), owner_scope(request))
+        return Response(_session_body(session), status=201)
+
 
 class SessionDetail(APIView):
     def get(self, request: Any, session_id: str) -> Response:
@@ -75,7 +79,7 @@ class SystemEventCreate(APIView):
     def post(self, request: Any) -> Response:
         data = _body(request)
         event = heartbeat_services.add_system_event(
-            data.get("session_id"), data.get("text"), owner_scope(request)
+            data.get("session_id"), heartbeat_services.system_event_text(data), owner_scope(request)
         )
         return Response({"event": snapshots.system_event_snapshot(event)}, status=201)
 

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from ops_api.auth import owner_scope
 from ops_api.params import int_param
 from scheduling import snapshots
+from scheduling.services import job_batches
 from scheduling.services import jobs as job_services
 from scheduling.services import runs as run_services
 
@@ -24,8 +25,11 @@ class JobCollection(APIView):
         return Response({"jobs": job_services.describe_jobs(jobs)})
 
     def post(self, request: Any) -> Response:
+        if isinstance(request.data, list):  # bulk create (contract §2)
+            jobs = job_batches.create_jobs(request.data, owner_scope(request))
+            return Response({"jobs": job_services.describe_new_jobs(jobs)}, status=201)
         job = job_services.create_job(request.data, owner_scope(request))
-        return Response(_job_body(job), status=201)
+        return Response({"job": job_services.describe_new_jobs([job])[0]}, status=201)
 
 
 class JobDetail(APIView):
@@ -33,7 +37,8 @@ class JobDetail(APIView):
         return Response(_job_body(job_services.get_job(job_id, owner_scope(request))))
 
     def put(self, request: Any, job_id: str) -> Response:
-        job = job_services.update_job(job_id, request.data, owner_scope(request), partial=False)
+        # PUT updates the fields it names, like PATCH (contract §2: V1 clients send PUT {"enabled": false}).
+        job = job_services.update_job(job_id, request.data, owner_scope(request), partial=True)
         return Response(_job_body(job))
 
     def patch(self, request: Any, job_id: str) -> Response:

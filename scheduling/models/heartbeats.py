@@ -60,6 +60,10 @@ class HeartbeatRun(RecordedModel):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     ok_only = models.BooleanField(default=False)
+    # How many consecutive skips (same reason) this row stands for: a long busy streak keeps only its
+    # first and its newest row, so a session busy for weeks does not add a row every retry (see
+    # heartbeat_runs._record_skip); each skip still emits its own heartbeat_skipped event.
+    skip_count = models.PositiveIntegerField(default=1)
     output = models.TextField(blank=True, default="")
     error = models.TextField(blank=True, default="")
     lease_owner = models.CharField(max_length=128, blank=True, default="")
@@ -70,6 +74,13 @@ class HeartbeatRun(RecordedModel):
         indexes = [
             models.Index(fields=["session_id", "-created_at"], name="hb_run_session_recent"),
             models.Index(fields=["session_id", "scheduled_at"], name="hb_run_session_occurrence"),
+            # The scheduler's wake plan and lease sweep ask for MIN(lease_expires_at) of running
+            # heartbeats on every wake: a partial index keeps that one probe however long the history.
+            models.Index(
+                fields=["lease_expires_at"],
+                name="hb_run_running_lease",
+                condition=models.Q(status="running"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -100,6 +111,10 @@ class SystemEvent(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [
+            # Every heartbeat claim, request build and finish looks up the events reserved for one run.
+            models.Index(fields=["delivered_run_id"], name="system_event_delivered_run"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.text[:40]}"

@@ -90,8 +90,9 @@ def clean_action(data: Any) -> tuple[str, Any, str | None]:
 
 def perform_action(event_id: str, data: Any, owner_id: str | None) -> ActionResult:
     """Validate, then apply one calendar action through the owning service."""
+    ref = parse_event_id(event_id)
     action, run_at, timezone = clean_action(data)
-    return apply_action(parse_event_id(event_id), action, run_at, timezone, owner_id)
+    return apply_action(ref, action, run_at, timezone, owner_id)
 
 
 def apply_action(

@@ -30,6 +30,7 @@ from scheduling.services.calendar_actions import (
 
 
 def propose_change(event_id: str, data: Any, owner_id: str | None) -> ChangeProposal:
+    ref = parse_event_id(event_id)
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
     instruction = parse_instruction(data.get("instruction"))
@@ -41,7 +42,6 @@ def propose_change(event_id: str, data: Any, owner_id: str | None) -> ChangeProp
             timezone = str(schedule.parse_timezone(timezone))
         except schedule.ScheduleError as error:
             raise InvalidInput(error.detail, "timezone") from None
-    ref = parse_event_id(event_id)
     target = require_visible_target(ref, owner_id)
     proposal = ChangeProposal(
         event_id=ref.event_id,
@@ -102,6 +102,7 @@ def _plan_for_session(proposal: ChangeProposal, instruction: Instruction, sessio
 
 def confirm_change(event_id: str, data: Any, owner_id: str | None) -> tuple[ChangeProposal, ActionResult]:
     """Apply (approve=true) or reject the proposal, exactly once."""
+    ref = parse_event_id(event_id)
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
     proposal_id, approve = data.get("proposal_id"), data.get("approve")
@@ -109,7 +110,6 @@ def confirm_change(event_id: str, data: Any, owner_id: str | None) -> tuple[Chan
         raise InvalidInput("proposal_id is required", "proposal_id")
     if not isinstance(approve, bool):
         raise InvalidInput("approve must be true or false", "approve")
-    ref = parse_event_id(event_id)
     with transaction.atomic():
         # The row lock makes two confirms of one proposal queue; the second then sees it decided.
         found = ChangeProposal.objects.select_for_update().filter(

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from scheduling import metrics
+from scheduling import clock, metrics
 from scheduling.event_log import append_events
 from scheduling.lifecycle import status_event
 from scheduling.models import ACTIVE_RUN_STATUSES, CronJob, CronRun, RunReason, RunStatus
@@ -98,7 +98,8 @@ def claim_due_occurrences(now: datetime, worker_id: str, limit: int) -> tuple[li
                 job_id__in=[job.job_id for job in jobs], status__in=ACTIVE_RUN_STATUSES
             ).values_list("job_id", flat=True)
         )
-        plan = ClaimPlan(now=now, worker_id=worker_id)
+        # Stamped after the overlap check read the runs: see clock.now_under_lock.
+        plan = ClaimPlan(now=clock.now_under_lock(now), worker_id=worker_id)
         planned = []
         for job in jobs:
             if len(plan.runs) >= CLAIM_ROW_BUDGET:
@@ -237,7 +238,7 @@ def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatc
         # queued runs) must not be waited for, or the two would deadlock. Its runs wait for a later pass.
         jobs = CronJob.objects.select_for_update(skip_locked=True).filter(job_id__in=job_ids).in_bulk()
         existing = set(CronJob.objects.filter(job_id__in=job_ids).values_list("job_id", flat=True))
-        plan = ClaimPlan(now=now, worker_id=worker_id)
+        plan = ClaimPlan(now=clock.now_under_lock(now), worker_id=worker_id)
         for run in runs:
             if run.job_id in jobs:
                 plan.start(jobs[run.job_id], run)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from scheduling import clock, heartbeat_rules, snapshots
 from scheduling.dispatch import MAX_OUTPUT_CHARS
@@ -55,6 +56,9 @@ def claim_due_heartbeats(
                 session_id__in=[s.session_id for s in sessions], status="running"
             ).values_list("session_id", flat=True)
         )
+        # Stamped after the overlap check read the runs (and under the session locks that finishes take
+        # first): see clock.now_under_lock.
+        now = clock.now_under_lock(now)
         started = [
             _claim_one(session, now, worker_id, lease_seconds, session.session_id in running)
             for session in sessions
@@ -76,11 +80,14 @@ def _claim_one(
         occurrence = now  # what follows is a catch-up: its own occurrence, not the missed one's
     if session.busy or overlapping:
         # A heartbeat still running from the last tick makes the session busy too: never two at once.
-        _record(session, "skipped", "busy" if session.busy else "running", occurrence, now)
+        _record_skip(session, "busy" if session.busy else "running", occurrence, now)
         return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
     hours, tz = _active_hours(session)
-    if not wake_now and not heartbeat_rules.in_active_hours(hours, tz, now):
-        _record(session, "skipped", "outside_active_hours", occurrence, now)
+    if not heartbeat_rules.in_active_hours(hours, tz, now):
+        # Wakes included (contract §3): the wake is answered by this skip and consumed; pending system
+        # events stay unreserved and go with the first heartbeat inside the window.
+        _record_skip(session, "outside_active_hours", occurrence, now)
+        _consume_wakes(session, now)
         next_interval = now + timedelta(seconds=session.every_seconds)
         return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
     run = _new_run(session, reason, scheduled_at=occurrence, now=now)
@@ -90,15 +97,20 @@ def _claim_one(
     SystemEvent.objects.filter(
         session_id=session.session_id, delivered_at__isnull=True, delivered_run_id=""
     ).update(delivered_run_id=run.run_id)
-    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
-        consumed_at=now
-    )
-    session.pending_wake = ""
+    _consume_wakes(session, now)
     session.last_run_at = now
     # Armed at the start, not the finish: the next tick exists even if this run dies with its scheduler.
     session.next_due_at = now + timedelta(seconds=session.every_seconds)
     session.save(update_fields=["pending_wake", "last_run_at", "next_due_at"])
     return run
+
+
+def _consume_wakes(session: HeartbeatSession, now: datetime) -> None:
+    """Mark the session's wake requests answered; the caller saves `pending_wake`."""
+    WakeRequest.objects.filter(session_id=session.session_id, consumed_at__isnull=True).update(
+        consumed_at=now
+    )
+    session.pending_wake = ""
 
 
 def _new_run(session: HeartbeatSession, reason: str, scheduled_at: datetime, now: datetime) -> HeartbeatRun:
@@ -119,10 +131,38 @@ def _record(session: HeartbeatSession, status: str, reason: str, due: datetime, 
     run.save(force_insert=True)
 
 
+def _record_skip(session: HeartbeatSession, reason: str, due: datetime, now: datetime) -> None:
+    """Record one skip. A streak of consecutive skips with one reason keeps two rows, its first and its
+    newest (which counts the rest in `skip_count`): a session busy for a month would otherwise add a row
+    every UA_HEARTBEAT_BUSY_RETRY_SECONDS forever. Each skip still inserts its own row, so it emits its
+    own heartbeat_skipped event (contract §3); only the row it supersedes is dropped. Two index probes
+    per skip (hb_run_session_recent), however long the history."""
+    newest, before = (
+        list(
+            HeartbeatRun.objects.filter(session_id=session.session_id)
+            # A run started at the instant of a skip came from a later claim: it sorts first.
+            .order_by(F("created_at").desc(), F("started_at").desc(nulls_last=True))
+            .values_list("run_id", "status", "reason", "skip_count")[:2]
+        )
+        + [None, None]
+    )[:2]
+    run = _new_run(session, reason, scheduled_at=due, now=now)
+    if _same_skip(newest, reason) and _same_skip(before, reason):
+        # `newest` is the streak's previous tail (its head is `before` or older): fold it into this one.
+        HeartbeatRun.objects.filter(run_id=newest[0]).delete()
+        run.skip_count = newest[3] + 1
+    run.status, run.finished_at = "skipped", now
+    run.save(force_insert=True)
+
+
+def _same_skip(row: tuple | None, reason: str) -> bool:
+    return row is not None and row[1] == "skipped" and row[2] == reason
+
+
 def _rearm(session: HeartbeatSession, due: datetime) -> None:
     """Arm the next tick of a heartbeat that did not start (returns None: no run to dispatch)."""
     session.next_due_at = due
-    session.save(update_fields=["next_due_at"])
+    session.save(update_fields=["next_due_at", "pending_wake"])
 
 
 def _active_hours(session: HeartbeatSession) -> tuple[ActiveHours | None, ZoneInfo]:
@@ -176,6 +216,7 @@ def finish_heartbeat(run_id: str, status: str, output: str, error: str, now: dat
         run = HeartbeatRun.objects.select_for_update().get(run_id=run_id)
         if run.status != "running":
             return run
+        now = clock.now_under_lock(now)
         output, error = (output or "")[:MAX_OUTPUT_CHARS], (error or "")[:MAX_OUTPUT_CHARS]
         if status == "error" and not error:
             error = "target reported an error"
@@ -205,7 +246,7 @@ def fail_heartbeat_plainly(run_id: str, reason: str, now: datetime) -> bool:
         run = HeartbeatRun.objects.select_for_update().filter(run_id=run_id, status="running").first()
         if run is None:
             return False
-        run.status, run.finished_at, run.error = "error", now, reason
+        run.status, run.finished_at, run.error = "error", clock.now_under_lock(now), reason
         run.lease_owner, run.lease_expires_at = "", None
         run.save()
     return True
@@ -246,6 +287,7 @@ def expire_heartbeat_leases(now: datetime) -> int:
             .filter(session_id__in=sessions)
             .order_by("session_id")
         )
+        now = clock.now_under_lock(now)
         for run in runs:
             run.status, run.finished_at, run.error = "error", now, "scheduler lost"
             run.lease_owner, run.lease_expires_at = "", None

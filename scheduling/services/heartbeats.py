@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from scheduling import clock, heartbeat_rules, snapshots
-from scheduling.errors import InvalidInput, NotFound
+from scheduling.errors import Conflict, InvalidInput, NotFound
 from scheduling.models import HeartbeatRun, HeartbeatSession, SystemEvent, WakeRequest
 
 logger = logging.getLogger(__name__)
@@ -48,8 +48,7 @@ def list_sessions(owner_id: str | None) -> list[HeartbeatSession]:
 def upsert_session(session_id: str, data: Any, owner_id: str | None) -> HeartbeatSession:
     """Create the session or change the given config fields (absent ones keep their values). Validation
     happens before any write; an unchanged config writes nothing and emits no heartbeat_scheduled."""
-    if not isinstance(session_id, str) or not session_id.strip() or len(session_id) > 128:
-        raise InvalidInput("session_id must be 1 to 128 characters", "session_id")
+    _check_session_id(session_id)
     try:
         return _upsert(session_id, data, owner_id)
     except IntegrityError:
@@ -57,10 +56,31 @@ def upsert_session(session_id: str, data: Any, owner_id: str | None) -> Heartbea
         return _upsert(session_id, data, owner_id)
 
 
-def _upsert(session_id: str, data: Any, owner_id: str | None) -> HeartbeatSession:
+def create_session(data: Any, owner_id: str | None) -> HeartbeatSession:
+    """Create the session named by `data["session_id"]`; one that exists already is a conflict (even one
+    the caller cannot see: session ids are global, so it could not be created anyway)."""
+    if not isinstance(data, dict):
+        raise InvalidInput("the request body must be a JSON object", None)
+    session_id = data.get("session_id")
+    _check_session_id(session_id)
+    try:
+        return _upsert(session_id, data, owner_id, create_only=True)
+    except IntegrityError as error:
+        # A concurrent create committed the row between our check and our insert.
+        raise Conflict(f"heartbeat session {session_id} exists", "session_id") from error
+
+
+def _check_session_id(session_id: Any) -> None:
+    if not isinstance(session_id, str) or not session_id.strip() or len(session_id) > 128:
+        raise InvalidInput("session_id must be 1 to 128 characters", "session_id")
+
+
+def _upsert(session_id: str, data: Any, owner_id: str | None, create_only: bool = False) -> HeartbeatSession:
     now = clock.now()
     with transaction.atomic():
         session = HeartbeatSession.objects.select_for_update().filter(session_id=session_id).first()
+        if session is not None and create_only:
+            raise Conflict(f"heartbeat session {session_id} exists", "session_id")
         if session is not None and owner_id is not None and session.owner_id != owner_id:
             raise NotFound(f"no heartbeat session {session_id}", "session_id")
         if isinstance(data, dict) and data.get("session_id") not in (None, session_id):
@@ -179,6 +199,16 @@ def _coalesce_wake(session: HeartbeatSession, mode: str, now: datetime) -> None:
     elif session.pending_wake != "now":
         session.pending_wake = "next"
     session.save(update_fields=["pending_wake", "next_due_at"])
+
+
+def system_event_text(data: dict[str, Any]) -> Any:
+    """The event's text: `text`, or V1-style `payload.text` (contract §3). Validated by add_system_event."""
+    if data.get("text") is not None or "payload" not in data:
+        return data.get("text")
+    payload = data["payload"]
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be an object (its text goes in payload.text)", "payload")
+    return payload.get("text")
 
 
 def add_system_event(session_id: Any, text: Any, owner_id: str | None) -> SystemEvent:

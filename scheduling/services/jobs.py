@@ -40,7 +40,14 @@ def list_jobs(owner_id: str | None) -> list[CronJob]:
 
 
 def create_job(data: Any, owner_id: str | None) -> CronJob:
-    now = clock.now()
+    job = new_job(data, owner_id, clock.now())
+    with transaction.atomic():
+        job.save(force_insert=True)
+    return job
+
+
+def new_job(data: Any, owner_id: str | None, now: datetime) -> CronJob:
+    """A validated, unsaved job with its defaults and first run filled in (single and bulk create)."""
     clean = clean_job_input(data, existing=None, partial=False, now=now)
     _enforce_owner(clean, owner_id)
     clean.setdefault("target", None)
@@ -50,14 +57,12 @@ def create_job(data: Any, owner_id: str | None) -> CronJob:
         clean["wake_heartbeat"] = "next" if clean.get("session_id") else "off"
     job = CronJob(created_at=now, updated_at=now, anchor_at=now, **clean)
     job.next_run_at = _first_run(job, now)
-    with transaction.atomic():
-        job.save(force_insert=True)
     return job
 
 
 def update_job(job_id: str, data: Any, owner_id: str | None, *, partial: bool) -> CronJob:
-    """PUT (partial=False) replaces every given field; PATCH changes only those named. Metadata merges in
-    both. Validation happens before any write, so a failing request changes nothing."""
+    """Change the fields named in `data` (PUT and PATCH alike; partial=False demands a whole job).
+    Metadata merges. Validation happens before any write, so a failing request changes nothing."""
     now = clock.now()
     with transaction.atomic():
         job = _locked_job(job_id, owner_id)
@@ -157,6 +162,11 @@ def describe_jobs(jobs: list[CronJob]) -> list[dict[str, Any]]:
         body["last_run"] = snapshots.run_snapshot(last) if last else None
         described.append(body)
     return described
+
+
+def describe_new_jobs(jobs: list[CronJob]) -> list[dict[str, Any]]:
+    """As describe_jobs, for jobs this request just created: they have no runs yet, so no query."""
+    return [{**snapshots.job_snapshot(job), "running": False, "last_run": None} for job in jobs]
 
 
 def _last_runs(job_ids: list[str]) -> dict[str, CronRun]:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from scheduling import clock
 from scheduling.dispatch import MAX_OUTPUT_CHARS, Outcome
 from scheduling.event_log import append_events
 from scheduling.lifecycle import status_event
@@ -32,6 +33,7 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
             .filter(run_id__in=[run_id for run_id, _ in results], status=RunStatus.RUNNING)
             .in_bulk()
         )
+        now = clock.now_under_lock(now)
         finished, waiting = [], []
         results = list(dict(results).items())  # one outcome per run, however the batch was assembled
         timeouts = _timeouts_of([runs[r] for r, o in results if o.status == "deferred" and r in runs])
@@ -159,6 +161,7 @@ def _expire_leases(now: datetime, limit: int, with_effects: bool) -> list[CronRu
             .filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
             .order_by("lease_expires_at")[:limit]
         )
+        now = clock.now_under_lock(now)
         for run in runs:
             if run.lease_owner == AWAITING_CALLBACK:
                 seconds = int((run.lease_expires_at - run.started_at).total_seconds())
@@ -180,7 +183,7 @@ def fail_run_plainly(run_id: str, reason: str, now: datetime) -> bool:
         run = CronRun.objects.select_for_update().filter(run_id=run_id, status=RunStatus.RUNNING).first()
         if run is None:
             return False
-        _finish(run, RunStatus.ERROR, "", reason, now)
+        _finish(run, RunStatus.ERROR, "", reason, clock.now_under_lock(now))
         update_in_groups([run], _FINISH_FIELDS)
         append_events([status_event(run)])
     return True

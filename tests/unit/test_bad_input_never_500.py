@@ -65,6 +65,7 @@ JOB_CASES = {
     "target": TARGETS,
     "metadata": [[], "x", 7, True, {"k": NUL}, {"k": SURROGATE}, {NUL: 1}],
 }
+UNKNOWN_JOB_FIELDS = ["timzone", "cron", "schedule", "Command", "", "📅", "x" * 300]
 SESSION_CASES = {
     "every": [[], {}, True, 0, -60, 1.5, HUGE, "abc", "30s", LONG, NUL, INF],
     "active_hours": [[], {}, 7, True, "25:00-26:00", "9-5", "📅", LONG, NUL],
@@ -93,7 +94,9 @@ BODY_CASES = [
     *[(DONE, {"status": "error", "error": v}, "error") for v in [7, [], 0, NUL, SURROGATE]],
 ]
 WRITES = ["POST /cron/jobs", "PUT /cron/jobs/{job}", "PATCH /cron/jobs/{job}", f"POST {BUSY}", f"POST {WAKE}",
-          "PUT /heartbeat/sessions/{session}", f"POST {EVENT}", f"POST {DONE}"]
+          "PUT /heartbeat/sessions/{session}", f"POST {EVENT}", f"POST {DONE}",
+          *(f"POST /ops/calendar/events/cron|{{job}}|1780318800/{tail}"
+            for tail in ("action", "change-request", "change-request/confirm"))]
 MALFORMED = {
     "truncated": '{"a": ', "array": "[]", "string": '"x"', "number": "4", "null": "null", "bool": "true",
     "NaN": '{"a": NaN}', "Infinity": '{"a": Infinity}', "two-objects": '{"a": 1}{"b": 2}',
@@ -119,7 +122,9 @@ ID_ROUTES = {  # a NUL anywhere in the URL is refused before routing, naming "pa
     "DELETE /cron/jobs/{}": "job_id", "POST /cron/jobs/{}/run": "job_id", "GET /cron/jobs/{}/runs": "job_id",
     "GET /cron/runs/{}": "run_id", "POST /cron/runs/{}/complete": "run_id",
     "GET /heartbeat/sessions/{}": "session_id", "DELETE /heartbeat/sessions/{}": "session_id",
-    "POST /heartbeat/sessions/{}/busy": "session_id",
+    "POST /heartbeat/sessions/{}/busy": "session_id", "POST /ops/calendar/events/{}/action": "event_id",
+    "POST /ops/calendar/events/{}/change-request": "event_id",
+    "POST /ops/calendar/events/{}/change-request/confirm": "event_id",
 }
 BODIES = {"PATCH": {"title": "t"}, "PUT": job_payload(), "POST": {"status": "error", "busy": True}}
 PATH_CASES = [
@@ -133,6 +138,13 @@ CLAMPED = [f"/cron/runs?limit={HUGE}", "/cron/runs?limit=-5", "/ops/notification
            "/cron/jobs?limit=abc&%F0%9F%93%85=1", "/heartbeat/sessions?x=" + "y" * 5000]
 JOB_PARAMS = [case(m, f, v, id=f"{m} {f}={label(v)}") for f, vs in JOB_CASES.items() for v in vs
               for m in METHODS]
+BULK_PARAMS = [case(f, v, id=f"bulk {f}={label(v)}") for f, vs in JOB_CASES.items() for v in vs]
+BULK_SHAPES = {"empty": ([], None), "1001 items": ([job_payload()] * 1001, None),
+               "a string item": ([job_payload(), "x"], "1"), "a null item": ([None], "0"),
+               "a nested array": ([[job_payload()]], "0"),
+               "misspelt": ([job_payload(), {"timzone": 1}], "1.timzone"),
+               "item over 64 KiB": ([job_payload(), job_payload(command="x" * 70_000)], "1")}
+UNKNOWN_PARAMS = [case(m, f, id=f"{m} {label(f)}") for f in UNKNOWN_JOB_FIELDS for m in METHODS]
 SESSION_PARAMS = [case(s, f, v, id=f"{s} {f}={label(v)}") for f, vs in SESSION_CASES.items() for v in vs
                   for s in SIDS]
 BODY_PARAMS = [case(*c, id=f"{c[0]} {label(c[1])}") for c in BODY_CASES]
@@ -198,6 +210,26 @@ def test_a_cron_job_field_of_the_wrong_shape_is_a_4xx_naming_it_that_writes_noth
     body = {field: value} if method == "PATCH" else {**job_payload(), field: value}
     route = f"{method} /cron/jobs" + ("" if method == "POST" else f"/{world['job']}")
     assert_rejected(client, route, body, None if value is NAN else field)
+
+
+@pytest.mark.parametrize(("method", "field"), UNKNOWN_PARAMS)
+def test_an_unknown_cron_job_field_is_a_4xx_naming_it_that_writes_nothing(client, world, method, field):
+    body = {**job_payload(), field: "Europe/Berlin"}
+    route = f"{method} /cron/jobs" + ("" if method == "POST" else f"/{world['job']}")
+    assert_rejected(client, route, body, field[:200])
+
+
+@pytest.mark.parametrize(("field", "value"), BULK_PARAMS)
+def test_a_bad_item_in_a_bulk_create_is_a_4xx_naming_index_and_field_that_writes_nothing(
+    client, field, value
+):
+    items = [job_payload(), job_payload(), {**job_payload(), field: value}]
+    assert_rejected(client, "POST /cron/jobs", items, None if value is NAN else f"2.{field}")
+
+
+@pytest.mark.parametrize(("items", "field"), list(BULK_SHAPES.values()), ids=list(BULK_SHAPES))
+def test_a_bulk_create_of_the_wrong_shape_is_a_4xx_that_writes_nothing(client, world, items, field):
+    assert_rejected(client, "POST /cron/jobs", items, field)
 
 
 @pytest.mark.parametrize(("sid", "field", "value"), SESSION_PARAMS)

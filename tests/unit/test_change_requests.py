@@ -88,7 +88,7 @@ def test_every_n_unit_is_proposed_then_applied_once_and_a_second_confirm_is_409(
     job = new_job(operator)
     event_id = event_of(job)
     response = request_change(operator, event_id, "every 2 hours")
-    assert response.status_code == 201, response.content
+    assert response.status_code == 200, response.content
     proposal = response.json()["proposal"]
     assert proposal["event_id"] == event_id and proposal["instruction"] == "every 2 hours"
     assert (proposal["changes"], proposal["action"], proposal["status"]) == ({"every": 7200}, None, "pending")

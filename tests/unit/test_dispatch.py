@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
+import struct
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,19 +41,34 @@ class Target(BaseHTTPRequestHandler):
         self._send(code, json.dumps(answer).encode(), "application/json")
 
     def _send(self, code: int, raw: bytes, content_type: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            # The runtime hung up first (its dispatch timed out, as /slow is meant to make it do): there
+            # is no one left to answer, which is the expected end of that exchange, not a server error.
+            self.close_connection = True
 
     def log_message(self, *args: object) -> None:
         pass
 
 
+class TargetServer(ThreadingHTTPServer):
+    daemon_threads = True
+    requests_done = threading.Semaphore(0)
+
+    def shutdown_request(self, request: object) -> None:
+        # Called after the handler and any handle_error traceback: a test can wait for a request's end.
+        super().shutdown_request(request)
+        TargetServer.requests_done.release()
+
+
 @pytest.fixture(scope="module")
 def target_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Target)
+    server = TargetServer(("127.0.0.1", 0), Target)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -92,6 +109,18 @@ def test_webhook_http_errors_and_unknown_statuses_fail_the_run(target_url):
 def test_webhook_that_does_not_answer_in_time_fails_with_the_contract_message(target_url):
     outcome = deliver({"type": "webhook", "url": target_url + "/slow"}, timeout=0.5)
     assert (outcome.status, outcome.error) == ("error", "execution timed out after 0.5s")
+
+
+def test_a_caller_that_hangs_up_leaves_no_traceback_in_the_test_output(target_url, capfd):
+    while TargetServer.requests_done.acquire(blocking=False):
+        pass  # forget the requests of earlier tests
+    host, port = target_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /slow HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}")
+        # Linger 0: closing resets the connection, as a client that timed out and went away does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert TargetServer.requests_done.acquire(timeout=10)
+    assert "Traceback" not in capfd.readouterr().err
 
 
 def test_unreachable_webhook_fails_with_a_reason():

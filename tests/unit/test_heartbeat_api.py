@@ -199,3 +199,51 @@ def test_bad_system_event_answers_400_naming_the_field(operator, body, field):
 def test_system_event_list_rejects_a_bad_limit(operator):
     response = operator.get("/api/v1/system/events?limit=many")
     assert response.status_code == 400 and response.json()["field"] == "limit"
+
+
+def test_post_creates_a_session_named_in_the_body_once(operator, frozen_now):
+    response = operator.post(SESSIONS, {"session_id": "s-1", "every": "1h"}, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["session"]["session_id"] == "s-1"
+    assert response.json()["session"]["every_seconds"] == 3600
+    events = LifecycleEvent.objects.count()
+    again = operator.post(SESSIONS, {"session_id": "s-1", "every": "2h"}, format="json")
+    assert again.status_code == 409 and again.json()["error"] == "conflict"
+    assert HeartbeatSession.objects.get().every_seconds == 3600 and LifecycleEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("body", [{"every": "1h"}, {"session_id": ""}, {"session_id": 7}])
+def test_post_without_a_session_id_answers_400_naming_it(operator, body):
+    response = operator.post(SESSIONS, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["field"] == "session_id" and response.json()["error"] == "invalid"
+    assert not HeartbeatSession.objects.exists() and not LifecycleEvent.objects.exists()
+
+
+def test_owner_token_posts_a_session_under_its_own_owner_id(alice):
+    response = alice.post(SESSIONS, {"session_id": "mine"}, format="json")
+    assert response.status_code == 201 and response.json()["session"]["owner_id"] == "alice"
+
+
+def test_system_event_accepts_the_v1_body_with_the_text_in_payload(operator):
+    put_session(operator)
+    body = {"session_id": "s-1", "event_type": "job_done", "payload": {"text": "job A done"}}
+    response = operator.post("/api/v1/system/event", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["event"]["text"] == "job A done"
+    assert SystemEvent.objects.get().text == "job A done"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"session_id": "s-1", "payload": {"text": ""}}, "text"),
+        ({"session_id": "s-1", "payload": {"other": "x"}}, "text"),
+        ({"session_id": "s-1", "payload": "job A done"}, "payload"),
+    ],
+)
+def test_v1_system_event_without_usable_text_answers_400(operator, body, field):
+    put_session(operator)
+    response = operator.post("/api/v1/system/event", body, format="json")
+    assert response.status_code == 400 and response.json()["field"] == field
+    assert not SystemEvent.objects.exists()

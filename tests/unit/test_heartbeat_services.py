@@ -3,11 +3,9 @@ database the run uses (one body for SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from scheduling import clock
 from scheduling.errors import InvalidInput, NotFound
@@ -16,6 +14,7 @@ from scheduling.services import heartbeat_runs
 from scheduling.services import heartbeats as services
 from scheduling.wake_plan import read_wake_plan
 from tests.conftest import requires_postgres
+from tests.threads import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -234,12 +233,22 @@ def test_wakes_coalesce_into_one_pending_wake_and_one_run(frozen_now):
     assert claim(frozen_now + timedelta(seconds=1)) == []
 
 
-def test_wake_now_runs_even_outside_active_hours_and_is_never_missed(frozen_now):
-    make_session(active_hours="01:00-02:00")
-    services.request_wake("s-1", "now", "", None)
-    [run] = claim(frozen_now + timedelta(minutes=10))
-    assert run.reason == "wake_now"
-    assert not HeartbeatRun.objects.exclude(run_id=run.run_id).exists()
+def test_wake_now_outside_active_hours_is_skipped_and_its_system_events_wait_for_the_window(frozen_now):
+    # Contract §3: active hours apply to wakes too. frozen_now is 12:00 UTC; the window is 14:00-18:00.
+    session = make_session(every="30m", active_hours="14:00-18:00")
+    event = services.add_system_event("s-1", "deploy finished", None)
+    services.request_wake("s-1", "now", "deploy", None)
+    assert claim(frozen_now + timedelta(minutes=10)) == []
+    skipped = HeartbeatRun.objects.get()
+    assert (skipped.status, skipped.reason) == ("skipped", "outside_active_hours")
+    announced = LifecycleEvent.objects.get(event_type="heartbeat_skipped")
+    assert announced.payload["reason"] == "outside_active_hours"
+    assert SystemEvent.objects.get().delivered_run_id == ""
+    assert reload(session).pending_wake == "" and WakeRequest.objects.get().consumed_at is not None
+    opens = frozen_now.replace(hour=14)
+    assert due_time(session) == opens
+    [run] = claim(opens)
+    assert [e["id"] for e in heartbeat_runs.build_heartbeat_request(run)[1]["system_events"]] == [event.id]
 
 
 def test_wake_without_a_session_wakes_every_enabled_session_the_caller_sees(frozen_now):
@@ -378,22 +387,13 @@ def test_concurrent_schedulers_never_start_one_heartbeat_twice(frozen_now):
     for number in range(30):
         make_session(f"s-{number}", every="1m")
     due = frozen_now + timedelta(minutes=1)
-    barrier = threading.Barrier(3)
-    started: list[list[str]] = []
 
-    def scheduler(worker: str) -> None:
-        try:
-            barrier.wait()
-            runs = heartbeat_runs.claim_due_heartbeats(due, worker, 30, limit=12)
-            started.append([run.session_id for run in runs])
-        finally:
-            connection.close()
+    def scheduler(worker: str) -> list[str]:
+        runs = heartbeat_runs.claim_due_heartbeats(due, worker, 30, limit=12)
+        return [run.session_id for run in runs]
 
-    threads = [threading.Thread(target=scheduler, args=(f"w{n}",)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    # run_together re-raises a worker's error: a crashed scheduler must fail the test, not shrink `claimed`.
+    started = run_together(*(lambda n=n: scheduler(f"w{n}") for n in range(3)))
     claimed = [session_id for batch in started for session_id in batch]
     assert len(claimed) == len(set(claimed)) == HeartbeatRun.objects.filter(status="running").count()
     assert len(claimed) == 30 or claim(due) != []  # whatever was left is still due, never lost

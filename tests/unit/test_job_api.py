@@ -134,10 +134,53 @@ def test_put_replaces_fields_and_merges_metadata(operator):
     assert body["metadata"] == {"a": 1, "b": 2}
 
 
-def test_put_without_schedule_answers_400(operator):
-    job = create(operator)
+def test_put_changes_only_the_fields_it_names_like_patch(operator, frozen_now):
+    # Contract §2 clarified: V1 clients send PUT {"enabled": false}; it pauses the job and keeps the rest.
+    job = create(operator, every="30m", title="keep me")
+    response = operator.put(f"/api/v1/cron/jobs/{job['job_id']}", {"enabled": False}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()["job"]
+    assert body["enabled"] is False and body["next_run_at"] is None
+    assert body["title"] == "keep me" and body["every_seconds"] == 1800 and body["command"] == job["command"]
     response = operator.put(f"/api/v1/cron/jobs/{job['job_id']}", {"command": "x"}, format="json")
-    assert response.status_code == 400 and response.json()["field"] == "schedule"
+    assert response.status_code == 200 and response.json()["job"]["every_seconds"] == 1800
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_a_misspelt_field_answers_400_naming_it_and_writes_nothing(operator, method):
+    job = create(operator) if method != "post" else None
+    url = "/api/v1/cron/jobs" + (f"/{job['job_id']}" if job else "")
+    before = (CronJob.objects.count(), LifecycleEvent.objects.count())
+    response = getattr(operator, method)(url, job_payload(timzone="Europe/Berlin"), format="json")
+    assert response.status_code == 400 and response.json()["field"] == "timzone", response.content
+    assert (CronJob.objects.count(), LifecycleEvent.objects.count()) == before
+    if job:
+        assert CronJob.objects.get(job_id=job["job_id"]).timezone == "UTC"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [{"every": "2h"}, {"cron_expr": "0 9 * * 1", "timezone": "Asia/Tokyo"}, {"run_at": "20m"}],
+)
+def test_a_job_read_with_get_can_be_put_back_with_one_change(operator, frozen_now, schedule):
+    job_id = create(operator, **{"every": None, **schedule}, metadata={"a": 1})["job_id"]
+    shown = operator.get(f"/api/v1/cron/jobs/{job_id}").json()["job"]
+    events_before = LifecycleEvent.objects.count()
+    response = operator.put(f"/api/v1/cron/jobs/{job_id}", {**shown, "title": "renamed"}, format="json")
+    assert response.status_code == 200, response.content
+    again = response.json()["job"]
+    changed = {k for k in shown if shown[k] != again[k]}
+    assert changed <= {"title", "updated_at"}, changed
+    assert LifecycleEvent.objects.count() == events_before + 1
+
+
+def test_a_one_shot_that_already_ran_can_still_be_put_back(operator, frozen_now):
+    job_id = create(operator, every=None, run_at="20m")["job_id"]
+    shown = operator.get(f"/api/v1/cron/jobs/{job_id}").json()["job"]
+    with clock.frozen(frozen_now + timedelta(days=1)):
+        response = operator.put(f"/api/v1/cron/jobs/{job_id}", {**shown, "title": "later"}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["job"]["run_at"] == shown["run_at"]
 
 
 def test_webhook_secret_is_write_only_and_kept_when_echoed_back(operator):
