@@ -242,3 +242,25 @@ def test_a_staff_user_signs_in_with_the_login_form(browser, runtimes, tmp_path):
     page.click("form:has(#id_username) button[type=submit]")
     page.wait_for_selector("[data-push-status]", timeout=10000)
     assert "view=day" in page.url
+
+
+def test_at_800_px_an_event_opens_its_details_and_a_change_request_previews_then_applies(browser, runtimes):
+    runtime = runtimes()
+    with runtime.api() as api:
+        job = new_job(api, every="3h", title="narrow")
+    watched = open_dashboard(browser, runtime, width=800)
+    page = watched.page
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800  # no sideways scrolling
+    event = page.locator(f"[data-event-id^='cron|{job['job_id']}|'][data-status='scheduled']").first
+    event.focus()
+    page.keyboard.press("Enter")  # events are buttons: the keyboard opens them too
+    page.wait_for_selector("[data-event-dialog][open]")
+    page.click("[data-change-for]")
+    page.fill("[data-cr-text]", "every 2 hours")
+    page.click("[data-change-request] button[type=submit]")
+    page.wait_for_selector("[data-cr-proposal] >> text=every 2 h")
+    page.click("[data-cr-proposal] >> text=Confirm")
+    page.wait_for_selector("[data-cr-proposal] >> text=Change applied")
+    with runtime.api() as api:
+        wait_for(lambda: api.get(f"/api/v1/cron/jobs/{job['job_id']}").json()["job"]["every_seconds"] == 7200)
+    assert_clean(watched)

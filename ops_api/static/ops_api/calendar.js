@@ -73,7 +73,8 @@ window.OpsCalendar = (() => {
   function label(el, event, where) {
     const title = event.title || event.source_ref;
     const lag = lagText(event);
-    el.textContent = `${clockText(where.minute)} ${title}${lag ? ` · lag ${lag}` : ""}`;
+    // The position already says when: the label spends its few pixels on what and how late.
+    el.textContent = `${title}${lag ? ` · lag ${lag}` : ""}`;
     el.title = `${title} · ${event.status} · ${clockText(where.minute)} ${config.tz}${lag ? ` · lag ${lag} (started − scheduled)` : ""}`;
   }
 
@@ -134,6 +135,13 @@ window.OpsCalendar = (() => {
     return elements.size;
   }
 
+  function durationText(seconds) {
+    for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+      if (seconds >= size && seconds % size === 0) return `${seconds / size} ${unit}`;
+    }
+    return `${seconds} s`;
+  }
+
   function alwaysBand(event) {
     const row = document.createElement("div");
     row.className = "always-band";
@@ -146,7 +154,7 @@ window.OpsCalendar = (() => {
     band.dataset.eventId = event.event_id;
     band.dataset.status = event.status;
     band.dataset.alwaysRunning = "";
-    const every = event.every_seconds ? ` · every ${event.every_seconds} s` : "";
+    const every = event.every_seconds ? ` · every ${durationText(event.every_seconds)}` : "";
     const count = event.occurrences ?? event.occurrence_count ?? event.count;
     band.textContent = `${event.title || event.source_ref}${every}${count ? ` · ${count} runs in view` : ""} · ${event.status}`;
     band.title = "Runs too often to draw one by one: shown as a density band";

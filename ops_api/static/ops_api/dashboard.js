@@ -27,6 +27,8 @@
     loaded: false,
     pollTimers: null,
     pending: new Map(), // debounced refreshes: name -> timer
+    wantVersionAbove: null, // the calendar must show a projection newer than this (see projectionBehind)
+    catchUpTries: 0,
   };
 
   // ---- small helpers ---------------------------------------------------------------------------------
@@ -89,8 +91,14 @@
   }
 
   let calendarLoad = null;
-  async function loadCalendar() {
-    if (calendarLoad) return calendarLoad; // one load at a time; callers share it
+  let calendarAgain = false;
+  function loadCalendar() {
+    // One load at a time. A caller that arrives during a load may know of a later change than the load
+    // read, so one more load follows it.
+    if (calendarLoad) {
+      calendarAgain = true;
+      return calendarLoad;
+    }
     calendarLoad = (async () => {
       try {
         const feed = await api(feedUrl());
@@ -99,6 +107,16 @@
         performance.mark("ops:calendar-drawn"); // read by bench/dashboard.py
         setVersion(feed.version);
         state.appliedSeqAtVersion = Infinity;
+        if (state.wantVersionAbove != null) {
+          // Still older than a change the log announced: look again shortly (the projector is catching up).
+          if (feed.version <= state.wantVersionAbove && state.catchUpTries < 40) {
+            state.catchUpTries += 1;
+            setTimeout(loadCalendar, 250);
+          } else {
+            state.wantVersionAbove = null;
+            state.catchUpTries = 0;
+          }
+        }
         state.loaded = true;
         replayRecent();
         Cal.drawNowLine();
@@ -111,6 +129,10 @@
         else toast(`Calendar: ${error.message}`, true);
       } finally {
         calendarLoad = null;
+        if (calendarAgain) {
+          calendarAgain = false;
+          loadCalendar();
+        }
       }
     })();
     return calendarLoad;
@@ -180,7 +202,28 @@
     return frame.projection_version === state.shownVersion && typeof seq === "number" && seq > state.appliedSeqAtVersion;
   }
 
+  /* A frame read from the event log by the push hub (the projector was slower than its grace) names no
+     calendar entries and carries the projection's version from before the event: the calendar must be
+     read again once the projection is past that version. */
+  function projectionBehind(frame) {
+    return !("calendar_entries" in frame) || (frame.event && frame.projection_last_event_seq < frame.event.seq);
+  }
+
+  function awaitProjectionAbove(version) {
+    state.wantVersionAbove = Math.max(state.wantVersionAbove ?? -1, version);
+    later("calendar", loadCalendar, 100);
+  }
+
   function applyFrame(frame) {
+    if (projectionBehind(frame)) {
+      // The projector adds one version per event, so the event shows from this version on.
+      const seq = frame.event ? frame.event.seq : 0;
+      const needed = frame.projection_version + Math.max(1, seq - (frame.projection_last_event_seq ?? seq - 1));
+      if (state.shownVersion >= needed) return;
+      awaitProjectionAbove(needed - 1);
+      panelsFor(frame);
+      return;
+    }
     if (!isNew(frame)) return;
     Cal.patch(frame.calendar_entries || []);
     setVersion(frame.projection_version);
@@ -503,7 +546,7 @@
     setPush("reconnecting");
     connect();
     // Do not leave the page empty if the socket is slow to open; pushUp reloads again once subscribed.
-    setTimeout(() => { if (!state.loaded) loadCalendar(); }, 1500);
+    setTimeout(() => { if (!state.loaded && !calendarLoad) loadCalendar(); }, 1500);
   } else {
     setPush("disabled");
     startPolling();
