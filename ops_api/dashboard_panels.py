@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError, connection
 
 from scheduling import presence, snapshots
+from scheduling.models import CronJob
 from scheduling.services import heartbeats as heartbeat_services
 from scheduling.services import jobs as job_services
 from scheduling.services import notifications as notification_services
@@ -71,8 +72,8 @@ def duration_text(seconds: float | None) -> str:
 
 
 def jobs_panel(zone: ZoneInfo) -> dict[str, Any]:
-    jobs = job_services.list_jobs(None)
-    shown = job_services.describe_jobs(jobs[:MAX_JOBS_SHOWN])
+    page = job_services.list_jobs(None, MAX_JOBS_SHOWN)
+    shown = job_services.describe_jobs(page.rows)
     for job in shown:
         job["schedule_text"] = schedule_text(job, zone)
         job["next_run_text"] = local_text(job["next_run_at"], zone)
@@ -80,11 +81,12 @@ def jobs_panel(zone: ZoneInfo) -> dict[str, Any]:
         job["last_error"] = next((run["error"] for run in [last] if run and run["status"] == "error"), None)
         if last:
             last["lag_text"] = lag_text(last["started_at"], last["scheduled_at"])
-    return {"jobs": shown, "jobs_total": len(jobs), "jobs_hidden": max(0, len(jobs) - MAX_JOBS_SHOWN)}
+    total = CronJob.objects.count() if page.has_more else len(shown)
+    return {"jobs": shown, "jobs_total": total, "jobs_hidden": max(0, total - len(shown))}
 
 
 def job_runs_panel(job_id: str, zone: ZoneInfo, limit: int = 20) -> dict[str, Any]:
-    runs = [snapshots.run_snapshot(run) for run in run_services.list_runs(None, job_id, limit)]
+    runs = [snapshots.run_snapshot(run) for run in run_services.list_runs(None, job_id, limit).rows]
     for run in runs:
         run["scheduled_text"] = local_text(run["scheduled_at"], zone)
         run["started_text"] = local_text(run["started_at"], zone)
@@ -93,7 +95,7 @@ def job_runs_panel(job_id: str, zone: ZoneInfo, limit: int = 20) -> dict[str, An
 
 
 def sessions_panel(zone: ZoneInfo) -> dict[str, Any]:
-    sessions = [snapshots.session_snapshot(row) for row in heartbeat_services.list_sessions(None)]
+    sessions = [snapshots.session_snapshot(row) for row in heartbeat_services.list_sessions(None).rows]
     for session in sessions:
         session["next_due_text"] = local_text(session["next_due_at"], zone)
         session["every_text"] = duration_text(session["every_seconds"])
@@ -104,7 +106,7 @@ def sessions_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def stasis_panel(zone: ZoneInfo) -> dict[str, Any]:
-    entries = [snapshots.stasis_snapshot(row) for row in stasis_services.list_entries(None)]
+    entries = [snapshots.stasis_snapshot(row) for row in stasis_services.list_entries(None).rows]
     for entry in entries:
         entry["title"] = (entry["event"] or {}).get("title") or entry["source_ref"]
         entry["scheduled_text"] = local_text(entry["scheduled_at_epoch"], zone)
@@ -113,7 +115,7 @@ def stasis_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def notifications_panel(zone: ZoneInfo) -> dict[str, Any]:
-    rows = notification_services.list_notifications(None, "live", 100)
+    rows = notification_services.list_notifications(None, "live", 100).rows
     notifications = [snapshots.notification_snapshot(row) for row in rows]
     for notification in notifications:
         notification["updated_text"] = local_text(notification["updated_at_utc"], zone)
