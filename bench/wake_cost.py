@@ -166,6 +166,25 @@ def scenario(rows: int, wakes: int, counter: StatementCounter) -> list[list[obje
     return results
 
 
+def without_running_lease_index(wakes: int, counter: StatementCounter) -> list[object]:
+    """The idle wake on the full tables as it was before issue 6: no partial index on the leases of
+    running heartbeats, so MIN(lease_expires_at) reads the whole heartbeat-run table on every wake."""
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX hb_run_running_lease")
+        cursor.execute(f"ANALYZE {HeartbeatRun._meta.db_table}")
+    try:
+        per_wake, p50, p99 = measure(idle_wake, wakes, counter)
+        server = server_ms(idle_wake)
+    finally:
+        with connection.cursor() as cursor:
+            table = HeartbeatRun._meta.db_table
+            cursor.execute(
+                f"CREATE INDEX hb_run_running_lease ON {table} (lease_expires_at) WHERE status = 'running'"
+            )
+    label = "idle, before issue 6 (no running-lease index)"
+    return [label, "100,000", f"{per_wake:.1f}", f"{p50:.2f}", f"{p99:.2f}", server]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows per table in the full scenario")
@@ -177,6 +196,8 @@ def main() -> None:
     connection.ensure_connection()
     connection.execute_wrappers.append(counter)
     rows = scenario(0, args.wakes, counter) + scenario(args.rows, args.wakes, counter)
+    if args.rows:
+        rows.append(without_running_lease_index(args.wakes, counter))
     reset()
     print()
     headers = ["wake", "rows per table", "statements", "p50 ms", "p99 ms", "server ms"]
