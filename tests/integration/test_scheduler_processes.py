@@ -35,7 +35,8 @@ def schedulers(tmp_path):
                     log=log,
                 )
             )
-        wait_for(lambda: WorkerPresence.objects.filter(kind="scheduler").count() >= len(started), 30)
+        # A generous deadline: process start-up (Django import) alone can take tens of seconds on a busy box.
+        wait_for(lambda: WorkerPresence.objects.filter(kind="scheduler").count() >= len(started), 120)
         return started[-count:]
 
     yield start
