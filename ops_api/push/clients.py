@@ -14,6 +14,8 @@ def connected() -> None:
     global _count
     with _lock:
         _count += 1
+        current = _count
+    metrics.set_gauge("push_clients", current)  # per process; /metrics sums the processes
     metrics.count("push_stream_connects")
 
 
@@ -21,6 +23,8 @@ def disconnected() -> None:
     global _count
     with _lock:
         _count -= 1
+        current = _count
+    metrics.set_gauge("push_clients", current)
     metrics.count("push_stream_disconnects")
 
 

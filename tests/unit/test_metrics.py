@@ -172,6 +172,17 @@ def test_projection_builds_are_reported_as_samples():
     )
 
 
+def test_each_calendar_feed_request_is_a_projection_build_counting_its_events(operator):
+    operator.post(f"{API}/cron/jobs", {"command": "digest", "every": "1d"}, format="json")
+    feed = operator.get(f"{API}/ops/calendar/events?view=week")
+    shown = len(feed.json()["events"])
+    metrics.flush()
+    counters = read_report()
+    projection = counters.projection()
+    assert shown >= 1 and (projection["builds"], projection["events_total"]) == (1, shown)
+    assert counters.value("calendar_events_requests") == 1
+
+
 def scrape(client, **headers):
     return client.get("/metrics", **headers)
 
