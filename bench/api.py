@@ -222,16 +222,35 @@ def replay_path(conn: Connection) -> str:
     return path
 
 
-def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple[str, float, float, float]]:
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by all threads of a process (user + system). On a busy shared box wall-clock
+    latency mostly measures the run queue; the server's own CPU per request does not."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple]:
     n, rows = args.requests, []
+    pids = {bare: args.bare_pid, product: args.product_pid}
+    mark = {"cpu": 0.0, "pid": args.bare_pid}
 
-    def add(label: str, latencies: list[float], rate: float) -> None:
-        rows.append((label, percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3, rate))
+    def begin(port: int) -> None:
+        mark["pid"], mark["cpu"] = pids[port], cpu_seconds(pids[port])
 
+    def add(label: str, latencies: list[float], rate: float, untimed: int = 50) -> None:
+        # CPU is read around the whole row, warm-up requests included.
+        cpu_ms = (cpu_seconds(mark["pid"]) - mark["cpu"]) * 1e3 / (len(latencies) + untimed)
+        rows.append(
+            (label, percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3, rate, cpu_ms)
+        )
+        begin(product)
+
+    begin(bare)
     conn = Connection(bare)
     add("bare ASGI app (Daphne baseline)", *timed(conn, "GET", "/", n, 50, expect=200))
     conn.close()
     conn = Connection(product)
+    begin(product)
     add(
         "GET /static/nonexistent.css (404, no DB)",
         *timed(conn, "GET", "/static/nonexistent.css", n, 50, expect=404),
@@ -243,11 +262,13 @@ def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple[s
     add(
         "POST /api/v1/cron/jobs, 1 client",
         *timed(conn, "POST", "/api/v1/cron/jobs", args.posts, 20, body_for=job_body, expect=201),
+        untimed=20,
     )
     conn.close()
     add(
         f"POST /api/v1/cron/jobs, {args.clients} clients",
         *concurrent_posts(product, args.clients, args.duration),
+        untimed=10 * args.clients,
     )
     seconds = bulk_create(product, args.bulk, 1000)
     rows.append(
@@ -256,20 +277,21 @@ def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple[s
             seconds or float("nan"),
             0.0,
             args.bulk / seconds if seconds else float("nan"),
+            float("nan"),
         )
     )
     return rows
 
 
-def render(rows: list[tuple[str, float, float, float]]) -> str:
+def render(rows: list[tuple]) -> str:
     out = []
-    for label, p50, p99, rate in rows:
+    for label, p50, p99, rate, cpu in rows:
         if label.startswith("bulk"):
             shown = "n/a" if p50 != p50 else f"{p50:.2f} s"  # NaN: no bulk endpoint in that code
-            out.append([label, shown, "-", "-" if rate != rate else f"{rate:,.0f} jobs/s"])
+            out.append([label, shown, "-", "-" if rate != rate else f"{rate:,.0f} jobs/s", "-"])
         else:
-            out.append([label, f"{p50:.2f}", f"{p99:.2f}", f"{rate:,.0f}"])
-    return format_table(["request", "p50 ms", "p99 ms", "req/s"], out)
+            out.append([label, f"{p50:.2f}", f"{p99:.2f}", f"{rate:,.0f}", f"{cpu:.2f}"])
+    return format_table(["request", "p50 ms", "p99 ms", "req/s", "server CPU ms/req"], out)
 
 
 def main() -> None:
@@ -326,6 +348,7 @@ def main() -> None:
     try:
         wait_ready(bare_port, "/", bare)
         wait_ready(product_port, "/api/v1/health", product)
+        args.bare_pid, args.product_pid = bare.pid, product.pid
         print(f"servers: bare pid {bare.pid} port {bare_port}, runtime pid {product.pid} port {product_port}")
         rounds = []
         for number in range(1, args.rounds + 1):
@@ -334,7 +357,7 @@ def main() -> None:
             print(f"\nround {number} (load avg {os.getloadavg()[0]:.2f})\n{render(rows)}", flush=True)
         if args.rounds > 1:
             median = [
-                (row[0], *(statistics.median(r[i][k] for r in rounds) for k in (1, 2, 3)))
+                (row[0], *(statistics.median(r[i][k] for r in rounds) for k in (1, 2, 3, 4)))
                 for i, row in enumerate(rounds[0])
             ]
             print(f"\nmedian of {args.rounds} rounds\n{render(median)}")
