@@ -220,7 +220,7 @@ def report(args, latencies, missing, before, after, per_server) -> None:
         print(f"{label:22} {value}")
     print()
     rows = [
-        ["clients (2 servers via Redis)", args.clients, ""],
+        ["clients (2 servers, Redis channel layer)", args.clients, ""],
         ["commits measured", args.events, ""],
         ["deliveries measured (clients x commits)", len(latencies), ""],
         ["deliveries missing", missing, "0"],

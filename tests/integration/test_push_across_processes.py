@@ -37,7 +37,7 @@ def daphne(tmp_path, name: str, **env: str) -> tuple[subprocess.Popen, str]:
 
 @pytest.fixture
 def two_servers(tmp_path):
-    servers = [daphne(tmp_path, name, UA_SCHED_PUSH_PROJECTOR_GRACE_MS="20000") for name in ("a", "b")]
+    servers = [daphne(tmp_path, name, UA_SCHED_PUSH_PROJECTOR_GRACE_MS="120000") for name in ("a", "b")]
     try:
         for _, address in servers:
             wait_for(lambda address=address: healthy(address), 90, 0.2)
@@ -75,14 +75,15 @@ def test_frames_a_projector_process_publishes_reach_a_client_on_another_server_t
     two_servers, tmp_path
 ):
     server_a, server_b = two_servers
-    # A live projector: the servers now leave delivery to it for the grace period (20 s here).
+    # A live projector: the servers now leave delivery to it for the grace period (here 120 s, far
+    # longer than a loaded machine needs to start the publisher process).
     presence.announce("projector", "projector:test", clock.now() - timedelta(seconds=1))
     websocket = WebSocketReader(server_b, f"ops_token={TOKEN}&since_seq=0").start()
     try:
         job = create_job(server_a)
         publisher = manage("shell", "-c", PUBLISH_SEQ_1, env=child_env(), log=tmp_path / "publisher.log")
         assert publisher.wait(60) == 0, (tmp_path / "publisher.log").read_text()
-        frame = websocket.next_event(15)
+        frame = websocket.next_event(60)
         assert frame["event"]["seq"] == 1 and frame["event"]["source_ref"] == job["job_id"]
         assert frame["calendar_entries"] == [{"event_id": f"cron|{job['job_id']}|0", "status": "scheduled"}]
         assert frame["projection_version"] == 41
