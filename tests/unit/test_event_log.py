@@ -53,9 +53,11 @@ def test_a_change_that_rolls_back_leaves_no_event():
 
 def test_shell_style_save_outside_a_transaction_still_appends_its_event():
     now = clock.now()
+    # Armed (next_run_at): an enabled recurring job without one is refused by a CHECK constraint.
     job = CronJob(
-        command="c", schedule_kind="every", every_seconds=60, anchor_at=now, created_at=now, updated_at=now
-    )
+        command="c", schedule_kind="every", every_seconds=60, anchor_at=now, created_at=now, updated_at=now,
+        next_run_at=now,
+    )  # fmt: skip
     job.save()
     job.title = "t"
     job.save()
