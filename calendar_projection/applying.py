@@ -200,17 +200,23 @@ class Batch:
                 self.materialised.update((row.event_id, row) for row in done.changed)
                 self.removed.setdefault(seq, set()).update(done.removed)
         CalendarSource.objects.bulk_update(changed, SOURCE_FIELDS, batch_size=500)
-        rows = [self.entries[event_id] for event_id in self.dirty_entries]
-        for row in rows:
-            row.calendar_source_id = row.calendar_source.pk
-        src_mod.save_entries(rows)
         if self.dirty_stasis:
+            # Before the bodies below: a missed occurrence offers the stasis actions while its entry pends.
             CalendarStasisEntry.objects.bulk_create(
                 [self.stasis[entry_id] for entry_id in self.dirty_stasis],
                 update_conflicts=True,
                 unique_fields=["entry_id"],
                 update_fields=["event_id", "owner_id", "status", "detected_at", "seq", "snapshot"],
             )
+        rows = [self.entries[event_id] for event_id in self.dirty_entries]
+        for row in rows:
+            row.calendar_source_id = row.calendar_source.pk
+        src_mod.render_bodies(rows, {src.pk: src for src in self.sources.values()})
+        src_mod.save_entries(rows)
+        if not self.fresh:
+            stasis_ids = {self.stasis[entry_id].event_id for entry_id in self.dirty_stasis}
+            redefined = {self.sources[key].pk for key in self.redefined}
+            src_mod.rerender(stasis_ids, redefined, set(self.dirty_entries) | set(self.materialised))
 
     def _refresh_due_times(self) -> None:
         if not self.due_refresh:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from calendar_projection.models import CalendarEntry, CalendarSource, CalendarStasisEntry
@@ -80,8 +80,7 @@ _OFFSET = (
 
 _FEED_SQL = """
 WITH visible AS (
-    SELECT e.event_id, e.calendar_source_id AS sid, e.owner_id, e.scheduled_at, e.status, e.run_id,
-           e.run_status
+    SELECT e.event_id, e.calendar_source_id AS sid, e.scheduled_at, e.status, e.body
     FROM {entry} e
     WHERE e.scheduled_at >= %(start)s AND e.scheduled_at < %(end)s
       AND (e.run_id <> '' OR e.scheduled_at >= %(now)s) {filters}
@@ -93,33 +92,15 @@ WITH visible AS (
     SELECT v.*, ({offset}) AS off FROM visible v WHERE v.sid NOT IN (SELECT sid FROM dense)
 )
 SELECT
-    (SELECT COALESCE(json_agg(json_build_object(
-        'event_id', v.event_id, 'source', s.source, 'source_ref', s.source_ref, 'owner_id', v.owner_id,
-        'session_id', NULLIF(s.session_id, ''), 'channel', NULLIF(s.channel, ''), 'title', s.title,
-        'description', CASE WHEN v.gone THEN '' ELSE s.description END,
-        'category', CASE WHEN v.gone THEN 'normal' ELSE s.category END,
-        'color_key', v.status, 'status', v.status,
-        'scheduled_at_epoch', extract(epoch from v.scheduled_at)::float8,
-        'scheduled_at_utc', {iso_utc} || 'Z',
-        'scheduled_at_local', {iso_local}
+    '[' || COALESCE(string_agg(
+        left(v.body, -1) || ',"scheduled_at_local":"' || {iso_local}
             || CASE WHEN v.off < 0 THEN '-' ELSE '+' END || lpad((abs(v.off) / 3600)::text, 2, '0')
-            || ':' || lpad((abs(v.off) %% 3600 / 60)::text, 2, '0'),
-        'timezone_display', %(tz_name)s, 'always_running', false, 'running', v.status = 'running',
-        'actions', CASE
-            WHEN s.source = 'cron' AND v.status IN ('scheduled', 'disabled') THEN
-                json_build_array('run_now', CASE WHEN s.enabled AND NOT v.gone THEN 'pause' ELSE 'resume' END,
-                                 'disable')
-            WHEN v.status = 'missed' AND EXISTS (SELECT 1 FROM {stasis} p
-                WHERE p.event_id = v.event_id AND p.status = 'pending') THEN
-                json_build_array('approve_backfill_run', 'reschedule', 'delete_missed')
-            ELSE json_build_array() END,
-        'run_id', NULLIF(v.run_id, ''), 'run_status', NULLIF(v.run_status, '')
-    ) ORDER BY v.scheduled_at, v.event_id)::text, '[]')
-    FROM (SELECT shown.*, (src.deleted OR src.definition_seq < 0) AS gone
-          FROM shown JOIN {source} src ON src.id = shown.sid) v
-    JOIN {source} s ON s.id = v.sid),
+            || ':' || lpad((abs(v.off) %% 3600 / 60)::text, 2, '0')
+            || '","timezone_display":' || %(tz_json)s || '}}',
+        ',' ORDER BY v.scheduled_at, v.event_id), '') || ']',
     (SELECT COALESCE(json_agg(json_build_object('sid', sid, 'n', n, 'first', extract(epoch from first_at),
         'last', extract(epoch from last_at), 'running', any_running))::text, '[]') FROM dense)
+FROM shown v
 """
 
 
@@ -129,7 +110,7 @@ def _postgres(
     filters = ""
     params: dict[str, Any] = {
         "start": window.start, "end": window.end, "now": now, "max": max_per_job,
-        "tz": window.tz_name, "tz_name": window.tz_name,
+        "tz": window.tz_name, "tz_json": json.dumps(window.tz_name),
     }  # fmt: skip
     if source != "all":
         filters += " AND e.source = %(source)s"
@@ -138,12 +119,14 @@ def _postgres(
         filters += " AND e.owner_id = %(owner)s"
         params["owner"] = owner_id
     sql = _FEED_SQL.format(
-        entry=CalendarEntry._meta.db_table, source=CalendarSource._meta.db_table,
-        stasis=CalendarStasisEntry._meta.db_table, filters=filters, offset=_OFFSET,
-        iso_utc=_ISO.format(t="(v.scheduled_at AT TIME ZONE 'UTC')"),
+        entry=CalendarEntry._meta.db_table,
+        filters=filters, offset=_OFFSET,
         iso_local=_ISO.format(t="(v.scheduled_at AT TIME ZONE %(tz)s)"),
     )  # fmt: skip
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # json_agg(... ORDER BY) sorts the rendered events: ~10 MB for a busy week, which spills to disk
+        # at the default work_mem (4 MB) and then costs more than everything else in the request.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, params)
         events_json, dense_json = cursor.fetchone()
     return events_json, _dense_items(json.loads(dense_json), window)

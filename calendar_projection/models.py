@@ -79,6 +79,9 @@ class CalendarEntry(models.Model):
     run_created_at = models.DateTimeField(null=True, blank=True)
     # Seq of the newest event applied to this run: an older update never overwrites a newer one.
     run_seq = models.BigIntegerField(default=0)
+    # The event's JSON without the viewer's zone fields, rendered when the row changes: the feed then
+    # concatenates text instead of building ~20,000 JSON objects per request.
+    body = models.TextField(blank=True, default="")
 
     class Meta:
         indexes = [

@@ -4,6 +4,7 @@ shape of an event and of an always-running job."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from scheduling.clock import iso
 
+UTC_ZONE = ZoneInfo("UTC")
 # Run status -> calendar status. Queued runs emit no event until they start, so neither path shows them.
 CALENDAR_STATUS = {
     "running": "running",
@@ -105,6 +107,17 @@ def render_event(
         "run_id": occ.run_id or None,
         "run_status": occ.run_status or None,
     }
+
+
+ZONE_FIELDS = ("scheduled_at_local", "timezone_display")
+
+
+def static_body(occ: Occurrence, info: SourceInfo, stasis_pending: bool) -> str:
+    """The event as JSON without the viewer's zone fields (the feed appends those per request)."""
+    event = render_event(occ, info, UTC_ZONE, "UTC", stasis_pending)
+    for name in ZONE_FIELDS:
+        del event[name]
+    return json.dumps(event, separators=(",", ":"))
 
 
 def always_running_status(info: SourceInfo, any_running: bool) -> str:

@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from calendar_projection.expansion import Recurrence, upcoming
 from calendar_projection.models import CalendarEntry, CalendarSource
-from calendar_projection.shapes import SourceInfo, event_id_of
+from calendar_projection.shapes import Occurrence, SourceInfo, event_id_of, static_body
 
 # Future occurrences are kept one day beyond the contract's 14-day window and rolled forward when less
 # than half a day of that slack is left, so a window ending at now + 14 d is always covered.
@@ -150,6 +150,7 @@ def materialise(sources: list[CalendarSource], now: datetime) -> dict[int, Mater
 
 def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime) -> Materialised:
     status = "scheduled" if src.enabled else "disabled"
+    info = info_of(src)
     outcome = Materialised()
     wanted: set[str] = set()
     for moment in upcoming(recurrence_of(src), now, now + HORIZON, MAX_MATERIALISED):
@@ -161,9 +162,10 @@ def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime)
         if row is None:
             row = CalendarEntry(event_id=event_id, calendar_source_id=src.pk, source=src.source,
                                 source_ref=src.source_ref, scheduled_at=moment, status=status)  # fmt: skip
-        elif (row.status, row.scheduled_at, row.owner_id) == (status, moment, src.owner_id):
+        elif (row.status, row.scheduled_at, row.owner_id) == (status, moment, src.owner_id) and row.body:
             continue
         row.status, row.scheduled_at, row.owner_id = status, moment, src.owner_id
+        row.body = static_body(occurrence_of(row), info, False)
         outcome.changed.append(row)
     outcome.removed = [eid for eid, row in current.items() if not row.run_id and eid not in wanted]
     return outcome
@@ -171,8 +173,41 @@ def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime)
 
 ENTRY_FIELDS = [
     "calendar_source", "source", "source_ref", "owner_id", "scheduled_at", "status", "run_id",
-    "run_status", "run_attempt", "run_created_at", "run_seq",
+    "run_status", "run_attempt", "run_created_at", "run_seq", "body",
 ]  # fmt: skip
+
+
+def occurrence_of(row: CalendarEntry) -> Occurrence:
+    return Occurrence(row.event_id, row.scheduled_at, row.status, row.owner_id, row.run_id, row.run_status)
+
+
+def render_bodies(rows: list[CalendarEntry], sources: dict[int, CalendarSource]) -> None:
+    """Render `body` for rows (their sources in `sources` by id), with the stasis actions where a
+    pending entry exists for the occurrence."""
+    from calendar_projection.models import CalendarStasisEntry
+
+    missed = [row.event_id for row in rows if row.status == "missed"]
+    pending: set[str] = set()
+    if missed:
+        rows_pending = CalendarStasisEntry.objects.filter(event_id__in=missed, status="pending")
+        pending = set(rows_pending.values_list("event_id", flat=True))
+    infos = {pk: info_of(src) for pk, src in sources.items()}
+    for row in rows:
+        row.body = static_body(occurrence_of(row), infos[row.calendar_source_id], row.event_id in pending)
+
+
+def rerender(event_ids: set[str], source_ids: set[int], skip: set[str]) -> None:
+    """Re-render stored bodies after what they show changed elsewhere: a source's definition (title,
+    enabled) or an occurrence's stasis entry. Rows in `skip` were rendered by this batch already."""
+    query = Q(pk__in=list(event_ids)) | Q(calendar_source_id__in=list(source_ids))
+    if not event_ids and not source_ids:
+        return
+    rows = [row for row in CalendarEntry.objects.filter(query) if row.event_id not in skip]
+    if not rows:
+        return
+    sources = CalendarSource.objects.in_bulk({row.calendar_source_id for row in rows})
+    render_bodies(rows, sources)
+    CalendarEntry.objects.bulk_update(rows, ["body"], batch_size=1000)
 
 
 def save_entries(rows: list[CalendarEntry]) -> None:
