@@ -243,7 +243,7 @@ class Batch:
 SOURCE_FIELDS = [
     "owner_id", "session_id", "channel", "title", "description", "category", "timezone", "kind",
     "cron_expr", "every_seconds", "run_at", "anchor_at", "active_hours", "next_due_at", "enabled",
-    "deleted", "definition_seq", "info_seq", "materialised_until",
+    "deleted", "definition_seq", "info_seq", "materialised_until", "dense",
 ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from django.db.models import Q
 
 from calendar_projection.models import CalendarEntry, CalendarSource, CalendarStasisEntry
 from calendar_projection.shapes import Occurrence, always_running_item, assemble
-from calendar_projection.sources import info_of
+from calendar_projection.sources import dense_future, future_count, info_of
 from calendar_projection.window import Window
 
 
@@ -36,16 +36,38 @@ def projection_feed(
     if connection.vendor == "postgresql":
         try:
             events_json, dense = _postgres(window, source, owner_id, now, max_per_job)
-            return FeedRows(events_json, dense, stasis_queue)
+            return FeedRows(events_json, _full_counts(dense, window, now, max_per_job), stasis_queue)
         except DatabaseError:
             # A zone Python knows and the database's tzdata does not: render in Python instead.
             pass
-    rows = _visible(window, source, owner_id, now).select_related("calendar_source")
+    rows = list(_visible(window, source, owner_id, now).select_related("calendar_source"))
+    rows += _dense_rows(window, source, owner_id, now)
     occurrences = [(_occurrence(row), info_of(row.calendar_source)) for row in rows]
     events, dense = assemble(
         occurrences, window.tz, window.tz_name, {e["event_id"] for e in stasis_queue}, max_per_job
     )
-    return FeedRows(json.dumps(events), dense, stasis_queue)
+    return FeedRows(json.dumps(events), _full_counts(dense, window, now, max_per_job), stasis_queue)
+
+
+def _full_counts(
+    items: list[dict[str, Any]], window: Window, now: datetime, max_per_job: int
+) -> list[dict[str, Any]]:
+    """A dense source's future was expanded only to max_per_job + 1 occurrences (enough to know it is
+    always running): put its whole future in the window into `count`."""
+    refs = {(item["source"], item["source_ref"]) for item in items}
+    if not refs:
+        return items
+    dense = {
+        (src.source, src.source_ref): src
+        for src in CalendarSource.objects.filter(dense=True, deleted=False)
+        if (src.source, src.source_ref) in refs
+    }
+    for item in items:
+        src = dense.get((item["source"], item["source_ref"]))
+        if src is not None:
+            full = future_count(src, window.start, window.end, now)
+            item["count"] += full - min(full, max_per_job + 1)  # the feed expanded min(full, max + 1)
+    return items
 
 
 def _visible(window: Window, source: str, owner_id: str | None, now: datetime) -> Any:
@@ -57,6 +79,22 @@ def _visible(window: Window, source: str, owner_id: str | None, now: datetime) -
         rows = rows.filter(source=source)
     if owner_id is not None:
         rows = rows.filter(owner_id=owner_id)
+    return rows
+
+
+def _dense_rows(window: Window, source: str, owner_id: str | None, now: datetime) -> list[CalendarEntry]:
+    """The future of dense sources, which is not stored (sources.is_dense): expanded for this window,
+    bounded per source, and shaped like stored rows so both renderings treat them alike."""
+    sources = CalendarSource.objects.filter(dense=True, deleted=False)
+    if source != "all":
+        sources = sources.filter(source=source)
+    if owner_id is not None:
+        sources = sources.filter(owner_id=owner_id)
+    rows: list[CalendarEntry] = []
+    for src in sources:
+        for row in dense_future(src, window.start, window.end, now):
+            row.calendar_source = src
+            rows.append(row)
     return rows
 
 
@@ -84,6 +122,9 @@ WITH visible AS (
     FROM {entry} e
     WHERE e.scheduled_at >= %(start)s AND e.scheduled_at < %(end)s
       AND (e.run_id <> '' OR e.scheduled_at >= %(now)s) {filters}
+    UNION ALL
+    SELECT * FROM unnest(%(x_ids)s::text[], %(x_sids)s::bigint[], %(x_at)s::timestamptz[],
+                         %(x_status)s::text[], %(x_body)s::text[])
 ), dense AS (
     SELECT sid, COUNT(*) AS n, MIN(scheduled_at) AS first_at, MAX(scheduled_at) AS last_at,
            bool_or(status = 'running') AS any_running
@@ -118,6 +159,12 @@ def _postgres(
     if owner_id is not None:
         filters += " AND e.owner_id = %(owner)s"
         params["owner"] = owner_id
+    extra = _dense_rows(window, source, owner_id, now)
+    params.update(
+        x_ids=[row.event_id for row in extra], x_sids=[row.calendar_source_id for row in extra],
+        x_at=[row.scheduled_at for row in extra], x_status=[row.status for row in extra],
+        x_body=[row.body for row in extra],
+    )  # fmt: skip
     sql = _FEED_SQL.format(
         entry=CalendarEntry._meta.db_table,
         filters=filters, offset=_OFFSET,

@@ -51,6 +51,9 @@ class CalendarSource(models.Model):
     # Seq of the event that last set the descriptive fields (a run's, until a definition arrives).
     info_seq = models.BigIntegerField(default=0)
     materialised_until = models.DateTimeField(null=True, blank=True)
+    # More occurrences a day than a window may list (UA_CALENDAR_MAX_OCCURRENCES_PER_JOB): its future is
+    # not stored (a minutely job would be 21,600 rows) but expanded per request, at most that many + 1.
+    dense = models.BooleanField(default=False)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "source_ref"], name="calendar_source_once")]

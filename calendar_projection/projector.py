@@ -182,7 +182,7 @@ def roll_forward(limit: int = ROLL_BATCH) -> int:
         )
         if due:
             materialise(due, now)
-            CalendarSource.objects.bulk_update(due, ["materialised_until"], batch_size=500)
+            CalendarSource.objects.bulk_update(due, ["materialised_until", "dense"], batch_size=500)
     return len(due)
 
 

@@ -3,10 +3,12 @@ turning one into the pure recurrence and the shown info, and materialising its f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
 from calendar_projection.expansion import Recurrence, upcoming
@@ -138,6 +140,7 @@ def materialise(sources: list[CalendarSource], now: datetime) -> dict[int, Mater
         existing[row.calendar_source_id][row.event_id] = row
     upserts: list[CalendarEntry] = []
     for pk, src in by_id.items():
+        src.dense = is_dense(src, now)
         outcome = result[pk] = _diff(src, existing[pk], now)
         upserts += outcome.changed
         src.materialised_until = now + HORIZON
@@ -148,12 +151,62 @@ def materialise(sources: list[CalendarSource], now: datetime) -> dict[int, Mater
     return result
 
 
+def dense_limit() -> int:
+    return int(settings.UA_CALENDAR_MAX_OCCURRENCES_PER_JOB)
+
+
+def is_dense(src: CalendarSource, now: datetime) -> bool:
+    """Whether the source fires more often in a day than a calendar window may list one job's events.
+    Such a job shows in `always_running` for any window of a day or more, so materialising its 15-day
+    future would only cost rows (and, for 50 minutely jobs, a million of them)."""
+    if src.deleted or not src.kind:
+        return False
+    limit = dense_limit()
+    return len(upcoming(recurrence_of(src), now, now + timedelta(days=1), limit + 1)) > limit
+
+
+def dense_future(src: CalendarSource, start: datetime, until: datetime, now: datetime) -> list[CalendarEntry]:
+    """A dense source's future occurrences in [max(start, now), until) as unsaved entries, at most
+    dense_limit() + 1 (one more than a window lists: enough to know it is always running). Bodies are
+    rendered only when the window may list them."""
+    limit = dense_limit()
+    moments = upcoming(recurrence_of(src), max(start, now), until, limit + 1)
+    status = "scheduled" if src.enabled else "disabled"
+    info = info_of(src) if len(moments) <= limit else None
+    rows = []
+    for moment in moments:
+        row = CalendarEntry(
+            event_id=event_id_of(src.source, src.source_ref, moment), calendar_source_id=src.pk,
+            source=src.source, source_ref=src.source_ref, owner_id=src.owner_id, scheduled_at=moment,
+            status=status,
+        )  # fmt: skip
+        row.body = static_body(occurrence_of(row), info, False) if info else "{}"
+        rows.append(row)
+    return rows
+
+
+def future_count(src: CalendarSource, start: datetime, until: datetime, now: datetime) -> int:
+    """How many occurrences a dense source has in [max(start, now), until): by arithmetic for an interval
+    (anchor + k * every, k >= 1), else by expansion (bounded like the scan path's)."""
+    low = max(start, now)
+    if until <= low:
+        return 0
+    if src.kind == "every" and src.every_seconds and src.anchor_at is not None:
+        every = src.every_seconds
+        first_k = max(1, math.ceil((low - src.anchor_at).total_seconds() / every))
+        last_k = math.ceil((until - src.anchor_at).total_seconds() / every) - 1
+        return max(0, last_k - first_k + 1)
+    return len(upcoming(recurrence_of(src), low, until, MAX_MATERIALISED))
+
+
 def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime) -> Materialised:
     status = "scheduled" if src.enabled else "disabled"
     info = info_of(src)
     outcome = Materialised()
     wanted: set[str] = set()
-    for moment in upcoming(recurrence_of(src), now, now + HORIZON, MAX_MATERIALISED):
+    # A dense source keeps no future rows (the feed expands it per request): `wanted` stays empty.
+    moments = [] if src.dense else upcoming(recurrence_of(src), now, now + HORIZON, MAX_MATERIALISED)
+    for moment in moments:
         event_id = event_id_of(src.source, src.source_ref, moment)
         wanted.add(event_id)
         row = current.get(event_id)
