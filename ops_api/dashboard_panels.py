@@ -71,7 +71,7 @@ def duration_text(seconds: float | None) -> str:
 
 
 def jobs_panel(zone: ZoneInfo) -> dict[str, Any]:
-    jobs = job_services.list_jobs(None)
+    jobs = job_services.list_jobs(None).rows
     shown = job_services.describe_jobs(jobs[:MAX_JOBS_SHOWN])
     for job in shown:
         job["schedule_text"] = schedule_text(job, zone)
@@ -84,7 +84,7 @@ def jobs_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def job_runs_panel(job_id: str, zone: ZoneInfo, limit: int = 20) -> dict[str, Any]:
-    runs = [snapshots.run_snapshot(run) for run in run_services.list_runs(None, job_id, limit)]
+    runs = [snapshots.run_snapshot(run) for run in run_services.list_runs(None, job_id, limit).rows]
     for run in runs:
         run["scheduled_text"] = local_text(run["scheduled_at"], zone)
         run["started_text"] = local_text(run["started_at"], zone)
@@ -93,7 +93,7 @@ def job_runs_panel(job_id: str, zone: ZoneInfo, limit: int = 20) -> dict[str, An
 
 
 def sessions_panel(zone: ZoneInfo) -> dict[str, Any]:
-    sessions = [snapshots.session_snapshot(row) for row in heartbeat_services.list_sessions(None)]
+    sessions = [snapshots.session_snapshot(row) for row in heartbeat_services.list_sessions(None).rows]
     for session in sessions:
         session["next_due_text"] = local_text(session["next_due_at"], zone)
         session["every_text"] = duration_text(session["every_seconds"])
@@ -104,7 +104,7 @@ def sessions_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def stasis_panel(zone: ZoneInfo) -> dict[str, Any]:
-    entries = [snapshots.stasis_snapshot(row) for row in stasis_services.list_entries(None)]
+    entries = [snapshots.stasis_snapshot(row) for row in stasis_services.list_entries(None).rows]
     for entry in entries:
         entry["title"] = (entry["event"] or {}).get("title") or entry["source_ref"]
         entry["scheduled_text"] = local_text(entry["scheduled_at_epoch"], zone)
@@ -113,7 +113,7 @@ def stasis_panel(zone: ZoneInfo) -> dict[str, Any]:
 
 
 def notifications_panel(zone: ZoneInfo) -> dict[str, Any]:
-    rows = notification_services.list_notifications(None, "live", 100)
+    rows = notification_services.list_notifications(None, "live", 100).rows
     notifications = [snapshots.notification_snapshot(row) for row in rows]
     for notification in notifications:
         notification["updated_text"] = local_text(notification["updated_at_utc"], zone)
