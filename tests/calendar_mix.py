@@ -79,7 +79,7 @@ class Mix:
         job_services.delete_job(self.doomed.job_id, None)  # cancels the queued run; history stays
 
     def _resolve_some_misses(self) -> None:
-        pending = list(stasis.list_entries(None))
+        pending = stasis.list_entries(None).rows
         by_title = {entry.event.get("title"): entry for entry in pending}
         stasis.approve_backfill_run(by_title["berlin hourly"].entry_id)
         stasis.delete_missed(by_title["interval"].entry_id) if "interval" in by_title else None

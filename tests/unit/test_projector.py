@@ -61,7 +61,7 @@ def small_history() -> datetime:
     end = T0 + timedelta(hours=4, minutes=30)  # after a downtime: misses, stasis entries
     claim_and_finish(end, fail={failing.job_id}, hold={slow.job_id})
     with clock.frozen(end):
-        entry = next(e for e in stasis.list_entries(None) if e.source_ref == hourly.job_id)
+        entry = next(e for e in stasis.list_entries(None).rows if e.source_ref == hourly.job_id)
         stasis.approve_backfill_run(entry.entry_id)
         started = claims.claim_queued_runs(end, WORKER, 10)
         outcomes.record_outcomes([(d.run_id, Outcome("success")) for d in started], end)
