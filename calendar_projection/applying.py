@@ -14,7 +14,7 @@ The caller holds the projector lock and the transaction; nothing here commits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from calendar_projection import sources as src_mod
@@ -76,14 +76,14 @@ class Batch:
         event_ids = [_occurrence_id(f) for f in facts if f.event_type in RUN_EVENTS]
         event_ids = [eid for eid in set(event_ids) if eid]
         for start in range(0, len(event_ids), 1000):
-            for row in CalendarEntry.objects.filter(pk__in=event_ids[start : start + 1000]):
-                self.entries[row.event_id] = row
+            for entry in CalendarEntry.objects.filter(pk__in=event_ids[start : start + 1000]):
+                self.entries[entry.event_id] = entry
         entry_ids = list(
             {(f.payload.get("entry") or {}).get("entry_id") for f in facts if f.event_type in STASIS_EVENTS}
             - {None}
         )
-        for row in CalendarStasisEntry.objects.filter(pk__in=entry_ids):
-            self.stasis[row.entry_id] = row
+        for stasis in CalendarStasisEntry.objects.filter(pk__in=entry_ids):
+            self.stasis[stasis.entry_id] = stasis
 
     def source(self, fact: Fact) -> CalendarSource:
         key = (fact.source, fact.source_ref)
@@ -253,7 +253,7 @@ def _occurrence_id(fact: Fact) -> str | None:
 
 def _nominal(run: dict[str, Any], event_id: str) -> datetime:
     moment = src_mod.parse_iso(run.get("scheduled_at_utc")) or epoch_to_datetime(run.get("created_at"))
-    return moment or epoch_to_datetime(float(event_id.rsplit("|", 1)[1]))
+    return moment or datetime.fromtimestamp(float(event_id.rsplit("|", 1)[1]), UTC)
 
 
 def _epoch(moment: datetime | None) -> float | None:

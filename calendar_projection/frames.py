@@ -56,5 +56,7 @@ def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_s
 
 def _render(row: CalendarEntry, by_pk: dict, tz: Any, tz_name: str, pending: bool) -> dict[str, Any]:
     src = by_pk.get(row.calendar_source_id)
+    if src is None:  # the batch loads the source of every entry it touches
+        raise LookupError(f"calendar entry {row.event_id} has no loaded source")
     occ = Occurrence(row.event_id, row.scheduled_at, row.status, row.owner_id, row.run_id, row.run_status)
     return render_event(occ, info_of(src), tz, tz_name, pending)

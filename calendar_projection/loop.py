@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -41,8 +42,13 @@ class Projector:
         listener_stop = threading.Event()
         if connection.vendor == "postgresql":
             wakeups.start_listener(self.wake.set, listener_stop)
+
         # Shutdown must not wait for the poll floor: a parked thread rings the loop when stop is set.
-        threading.Thread(target=lambda: (stop.wait(), self.wake.set()), daemon=True).start()
+        def ring_on_stop() -> None:
+            stop.wait()
+            self.wake.set()
+
+        threading.Thread(target=ring_on_stop, daemon=True).start()
         started = clock.now()
         logger.info("projector %s started", self.worker_id, extra={"action": "projector_started"})
         try:
@@ -61,7 +67,7 @@ class Projector:
                 logger.warning("could not retire presence", extra={"action": "projector_stop"})
             connection.close()
 
-    def step(self, started: object) -> bool:
+    def step(self, started: datetime) -> bool:
         """One round: announce presence, apply a batch, roll the future forward when due. Returns
         whether more work may be waiting."""
         try:

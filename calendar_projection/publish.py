@@ -80,7 +80,7 @@ def publish(frames: list[EventFrame]) -> None:
 
 
 def uses_in_memory_layer() -> bool:
-    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
     return backend.endswith("InMemoryChannelLayer")
 
 

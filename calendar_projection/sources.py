@@ -49,7 +49,10 @@ def apply_job_snapshot(src: CalendarSource, job: dict[str, Any], deleted: bool) 
     src.anchor_at = parse_iso(job.get("anchor_at_utc"))
     if src.anchor_at is None and src.every_seconds and job.get("next_run_at_utc"):
         # Snapshots written before the anchor was carried: the next fire time lies on the same lattice.
-        src.anchor_at = parse_iso(job["next_run_at_utc"]) - timedelta(seconds=src.every_seconds)
+        next_run_at = parse_iso(job["next_run_at_utc"])
+        if next_run_at is None:
+            raise ValueError(f"unreadable next_run_at_utc {job['next_run_at_utc']!r} in a job snapshot")
+        src.anchor_at = next_run_at - timedelta(seconds=src.every_seconds)
     src.enabled = bool(job.get("enabled", True)) and not deleted
     src.deleted = deleted
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection
 
@@ -58,7 +59,7 @@ def read_page(since_seq: int, limit: int, owner_id: str | None = None) -> EventP
     sql = _PAGE_SQL.format(
         table=table, envelope=_ENVELOPE_SQL, owner_filter="AND owner_id = %s" if owner_id is not None else ""
     )
-    params = [since_seq, *([owner_id] if owner_id is not None else []), limit + 1, limit]
+    params: list[Any] = [since_seq, *([owner_id] if owner_id is not None else []), limit + 1, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         oldest, last, fetched, events_json, last_in_page = cursor.fetchone()

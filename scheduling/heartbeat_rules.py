@@ -79,7 +79,7 @@ def _always(spec: ActiveHours | None) -> bool:
 def in_active_hours(spec: ActiveHours | str | None, tz: ZoneInfo, at: datetime) -> bool:
     """Whether the wall clock in `tz` at instant `at` is inside the window."""
     spec = parse_active_hours(spec) if isinstance(spec, str) else spec
-    if _always(spec):
+    if spec is None or _always(spec):
         return True
     start, end = spec
     local = at.astimezone(tz).time().replace(tzinfo=None)
@@ -91,7 +91,7 @@ def in_active_hours(spec: ActiveHours | str | None, tz: ZoneInfo, at: datetime) 
 def next_active_start(spec: ActiveHours | str | None, tz: ZoneInfo, after: datetime) -> datetime:
     """The first instant strictly after `after` at which the window opens (`after` itself if always)."""
     spec = parse_active_hours(spec) if isinstance(spec, str) else spec
-    if _always(spec):
+    if spec is None or _always(spec):
         return after
     after = after.astimezone(UTC)
     today = after.astimezone(tz).date()

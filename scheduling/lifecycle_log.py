@@ -50,7 +50,7 @@ def lines_for(drafts: Sequence[EventDraft]) -> list[tuple[str, str]]:
 def _message(action: str, draft: EventDraft) -> str:
     payload: dict[str, Any] = draft.payload or {}
     owner_key = "job_id" if draft.source == "cron" else "session_id"
-    fields = {"action": action, "source": draft.source, owner_key: draft.source_ref}
+    fields: dict[str, Any] = {"action": action, "source": draft.source, owner_key: draft.source_ref}
     if action.startswith("stasis"):
         fields["entry_id"] = payload.get("entry_id")
         fields["run_id"] = (payload.get("entry") or {}).get("run_id")

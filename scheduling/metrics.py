@@ -28,6 +28,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from scheduling import clock
@@ -66,7 +67,7 @@ class Recorder:
         with self._lock:
             self._sums[name] = self._sums.get(name, 0) + n
 
-    def count_many(self, counts: dict[str, float]) -> None:
+    def count_many(self, counts: Mapping[str, float]) -> None:
         with self._lock:
             for name, n in counts.items():
                 self._sums[name] = self._sums.get(name, 0) + n

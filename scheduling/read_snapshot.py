@@ -41,9 +41,9 @@ def _deferred_begin() -> Iterator[None]:
         yield
         return
     connection.ensure_connection()
-    configured = connection.transaction_mode
-    connection.transaction_mode = None
+    configured = connection.transaction_mode  # type: ignore[attr-defined]  # SQLite-only attribute
+    connection.transaction_mode = None  # type: ignore[attr-defined]  # SQLite-only attribute
     try:
         yield
     finally:
-        connection.transaction_mode = configured
+        connection.transaction_mode = configured  # type: ignore[attr-defined]  # SQLite-only attribute

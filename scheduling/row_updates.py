@@ -23,5 +23,5 @@ def update_in_groups(rows: Sequence[models.Model], fields: Sequence[str]) -> int
     for row in rows:
         groups[tuple(getattr(row, name) for name in fields)].append(row.pk)
     for values, pks in groups.items():
-        model.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
+        model._default_manager.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
     return len(groups)

@@ -119,16 +119,17 @@ def parse_every(value: str | int | float) -> int:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ScheduleError("every", "must be a duration like '30m' or a number of seconds")
     if isinstance(value, int):
-        seconds: Decimal | None = Decimal(value)
+        seconds = Decimal(value)
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ScheduleError("every", "must be a finite number of seconds")
         seconds = Decimal(value)
     else:
         text = value.strip().lower().removeprefix("every").strip()
-        seconds = Decimal(text) if text.isdigit() else _duration_seconds(text)
-        if seconds is None:
+        parsed = Decimal(text) if text.isdigit() else _duration_seconds(text)
+        if parsed is None:
             raise ScheduleError("every", f"cannot parse duration {value!r} (try '30m', '2h', '1d')")
+        seconds = parsed
     if seconds != seconds.to_integral_value():
         raise ScheduleError("every", "must be a whole number of seconds")
     if seconds <= 0:
@@ -251,7 +252,7 @@ def _parse_natural(text: str, tz: ZoneInfo, now: datetime) -> datetime | None:
     return _as_utc(parsed) if parsed.tzinfo is not None else _wall_to_utc(parsed, tz)
 
 
-def parse_run_at(value: str | int | float, tz_name: str, now: datetime) -> datetime:
+def parse_run_at(value: object, tz_name: str, now: datetime) -> datetime:
     """One-shot fire time from ISO-8601, epoch seconds, "20m"/"in 2 hours", or "tomorrow 9am"."""
     tz = parse_timezone(tz_name)
     now = _as_utc(now)
@@ -301,7 +302,10 @@ def _transition_span(tz: ZoneInfo, instant: datetime) -> timedelta:
     """Size of a UTC-offset change close enough to `instant` to reorder slots, else zero."""
 
     def offset_at(moment: datetime) -> timedelta:
-        return moment.astimezone(tz).utcoffset()
+        offset = moment.astimezone(tz).utcoffset()
+        if offset is None:  # cannot happen for an aware datetime in a ZoneInfo
+            raise ValueError(f"no UTC offset for {moment!r} in {tz}")
+        return offset
 
     offset = offset_at(instant)
     size = max(abs(offset_at(instant + probe) - offset) for probe in _PROBES)
@@ -339,7 +343,7 @@ def cron_next(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
             wall = walls.get_next(datetime)
         except CroniterError as exc:
             raise ScheduleError("cron_expr", f"no further occurrence: {exc}")
-        if horizon is not None and wall > horizon:
+        if horizon is not None and best is not None and wall > horizon:
             return best
         for instant in _wall_instants(wall, tz, spec.all_hours):
             if instant > after and (best is None or instant < best):
@@ -362,9 +366,8 @@ def every_next(every_seconds: int, anchor: datetime, after: datetime) -> datetim
     return anchor + ((after - anchor) // step + 1) * step
 
 
-def _require(kind: str, field: str, value: object) -> None:
-    if value is None:
-        raise ScheduleError(field, f"required for kind {kind!r}")
+def _missing(kind: str, field: str) -> ScheduleError:
+    return ScheduleError(field, f"required for kind {kind!r}")
 
 
 def next_occurrence(
@@ -380,14 +383,17 @@ def next_occurrence(
     """Next fire time strictly after `after`, or None when a one-shot has passed."""
     after = _as_utc(after)
     if kind == "at":
-        _require(kind, "run_at", run_at)
+        if run_at is None:
+            raise _missing(kind, "run_at")
         run_at = _as_utc(run_at)
         return run_at if run_at > after else None
     if kind == "cron":
-        _require(kind, "cron_expr", cron_expr)
+        if cron_expr is None:
+            raise _missing(kind, "cron_expr")
         return cron_next(cron_expr, tz, after)
     if kind == "every":
-        _require(kind, "every", every_seconds)
+        if every_seconds is None:
+            raise _missing(kind, "every")
         return every_next(every_seconds, anchor, after)
     raise ScheduleError("kind", f"must be one of {sorted(KINDS)}")
 
@@ -407,12 +413,19 @@ def occurrences(
     """Fire times in (after, until], ascending, at most `limit` of them."""
     if kind not in KINDS:
         raise ScheduleError("kind", f"must be one of {sorted(KINDS)}")
-    spec = dict(cron_expr=cron_expr, every_seconds=every_seconds, run_at=run_at, tz=tz, anchor=anchor)
     until = _as_utc(until)
     result: list[datetime] = []
     cursor = _as_utc(after)
     while len(result) < limit:
-        upcoming = next_occurrence(kind, after=cursor, **spec)
+        upcoming = next_occurrence(
+            kind,
+            cron_expr=cron_expr,
+            every_seconds=every_seconds,
+            run_at=run_at,
+            tz=tz,
+            anchor=anchor,
+            after=cursor,
+        )
         if upcoming is None or upcoming > until:
             break
         result.append(upcoming)

@@ -87,6 +87,12 @@ class Scheduler:
 
         connection.execute_wrappers.append(counted)
 
+    def _running_wake(self) -> asyncio.Event:
+        """The loop's wake event; it exists once run() has started."""
+        if self._wake is None:
+            raise RuntimeError("the scheduler loop is not running")
+        return self._wake
+
     def _ring_when_set(self, stop: threading.Event) -> None:
         stop.wait()
         self.ring()
@@ -121,7 +127,7 @@ class Scheduler:
         self._last_look = time.monotonic()
         # Clear before reading the plan: a ring that lands after the read keeps the event set, so the
         # sleep that follows returns at once instead of missing the change.
-        self._wake.clear()
+        self._running_wake().clear()
         try:
             # Leases first, whatever else this round does or fails to do.
             await self._renew_if_due()
@@ -232,7 +238,7 @@ class Scheduler:
         self._inflight.pop(request.run_id, None)
         self._kinds.pop(request.run_id, None)
         self._unrecorded.add(request.run_id)
-        self._wake.set()
+        self._running_wake().set()
 
     async def _flush_results(self) -> None:
         cron, self._cron_results = self._cron_results, []
@@ -277,7 +283,7 @@ class Scheduler:
         if timeout <= 0 or stop.is_set():
             return
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._running_wake().wait(), timeout)
         except TimeoutError:
             return
         delay = self.coalescing_delay(time.monotonic())

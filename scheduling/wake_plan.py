@@ -10,6 +10,7 @@ import os
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.db import connection
 
@@ -74,7 +75,13 @@ def read_wake_plan(worker_id: str, announce_started_at: datetime | None = None) 
     with connection.cursor() as cursor:
         if announce_started_at is not None and connection.vendor == "postgresql":
             sql = PRESENCE_CTE.format(columns=columns, **tables)
-            params = [worker_id, socket.gethostname(), os.getpid(), announce_started_at, clock.now()]
+            params: list[Any] = [
+                worker_id,
+                socket.gethostname(),
+                os.getpid(),
+                announce_started_at,
+                clock.now(),
+            ]
             cursor.execute(sql, params)
         else:
             if announce_started_at is not None:

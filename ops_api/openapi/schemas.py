@@ -16,7 +16,7 @@ def ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def obj(required: tuple[str, ...] = (), **properties: Schema) -> Schema:
+def obj(required: tuple[str, ...] = (), /, **properties: Schema) -> Schema:
     schema: Schema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
@@ -66,7 +66,7 @@ TARGET = {
     ],
 }
 
-SCHEDULE_INPUT = {
+SCHEDULE_INPUT: dict[str, Schema] = {
     "every": {"oneOf": [STRING, INTEGER], "description": '"30m", "2h", "45s", "1d" or seconds'},
     "cron_expr": {"type": "string", "description": "5 fields, optional 6th for seconds"},
     "run_at": {

@@ -113,7 +113,8 @@ class Hub:
 
     # --- inputs (any thread) --------------------------------------------------------------------------
 
-    def receive_frames(self, frames: list[dict[str, Any]]) -> None:
+    def receive_frames(self, frames: list[publish.EventFrame] | list[dict[str, Any]]) -> None:
+        # From the in-process projector (typed frames) or decoded from the Redis group (plain dicts).
         self._from_any_thread(self._frames_arrived, frames)
 
     def ring(self) -> None:

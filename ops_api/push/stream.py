@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -40,7 +40,7 @@ class StreamRequest:
     backlog: Callable[[], int | None] = lambda: None  # bytes the server holds unsent (backpressure.py)
 
 
-async def stream(request: StreamRequest, hub: Hub | None = None) -> AsyncIterator[Frame]:
+async def stream(request: StreamRequest, hub: Hub | None = None) -> AsyncGenerator[Frame, None]:
     hub = hub or hub_for_this_loop()
     subscription = await hub.subscribe(request.owner_id, int(settings.UA_SCHED_PUSH_CLIENT_QUEUE))
     clients.connected()

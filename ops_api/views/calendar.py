@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from calendar_projection.feed import projection_feed
@@ -25,7 +26,7 @@ SOURCES = ("all", "cron", "heartbeat")
 
 
 class CalendarEvents(APIView):
-    def get(self, request: Any) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponse:
         metrics.count("calendar_events_requests")
         params = request.query_params
         source = params.get("source") or "all"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -31,14 +32,14 @@ def result_body(result: ActionResult) -> dict[str, Any]:
 
 
 class CalendarEventAction(APIView):
-    def post(self, request: Any, event_id: str) -> Response:
+    def post(self, request: Request, event_id: str) -> Response:
         metrics.count("calendar_action_requests")
         result = calendar_actions.perform_action(event_id, request.data, owner_scope(request))
         return Response(result_body(result))
 
 
 class ChangeRequest(APIView):
-    def post(self, request: Any, event_id: str) -> Response:
+    def post(self, request: Request, event_id: str) -> Response:
         metrics.count("calendar_change_request_requests")
         proposal = change_requests.propose_change(event_id, request.data, owner_scope(request))
         # 200 as in V1 (the contract names no 201 here, unlike the create endpoints that have one).
@@ -46,7 +47,7 @@ class ChangeRequest(APIView):
 
 
 class ChangeRequestConfirm(APIView):
-    def post(self, request: Any, event_id: str) -> Response:
+    def post(self, request: Request, event_id: str) -> Response:
         metrics.count("calendar_change_confirm_requests")
         proposal, result = change_requests.confirm_change(event_id, request.data, owner_scope(request))
         body = result_body(result)

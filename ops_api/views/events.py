@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.http import HttpResponse
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,18 +18,20 @@ from scheduling.event_pages import read_page
 
 
 class EventReplay(APIView):
-    def get(self, request: Any) -> HttpResponse:
+    def get(self, request: Request) -> HttpResponse:
         metrics.count("push_replay_requests")
         since_seq = int_param(request, "since_seq", 0, -1, 2**62)
         limit = int_param(request, "limit", 500, 1, 5000)
         page = read_page(max(since_seq, 0), limit, owner_scope(request))
         if since_seq < page.oldest_seq - 1 or since_seq > page.log_last_seq or since_seq < 0:
             error = Gone("since_seq is outside the retained event log; reload the snapshot", "since_seq")
-            body = {**error.as_dict(), "oldest_seq": page.oldest_seq, "event_bus_seq": page.log_last_seq}
-            return Response(body, status=410)
+            gone = {**error.as_dict(), "oldest_seq": page.oldest_seq, "event_bus_seq": page.log_last_seq}
+            return Response(gone, status=410)
         # With no more to read, every seq up to the log's last (read in the same snapshot) has been seen
         # or filtered out for this owner, so the cursor may jump there.
         if page.has_more:
+            if page.last_seq_in_page is None:  # a page with more after it holds at least one event
+                raise RuntimeError("event page has more but no last seq")
             next_since_seq = page.last_seq_in_page
         else:
             next_since_seq = max(since_seq, page.log_last_seq, page.last_seq_in_page or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import path
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,54 +13,55 @@ from ops_api.auth import owner_scope
 from ops_api.params import page_params
 from scheduling import metrics, snapshots
 from scheduling.errors import InvalidInput
+from scheduling.models import HeartbeatSession
 from scheduling.read_snapshot import snapshot_read
 from scheduling.services import heartbeats as heartbeat_services
 
 
-def _body(request: Any) -> dict[str, Any]:
+def _body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
     return request.data
 
 
-def _session_body(session: Any) -> dict[str, Any]:
+def _session_body(session: HeartbeatSession) -> dict[str, Any]:
     return {"session": snapshots.session_snapshot(session)}
 
 
 class SessionCollection(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         limit, offset = page_params(request)
         page = heartbeat_services.list_sessions(owner_scope(request), limit, offset)
         sessions = [snapshots.session_snapshot(session) for session in page.rows]
         return Response({"sessions": sessions, "has_more": page.has_more})
 
-    def post(self, request: Any) -> Response:
+    def post(self, request: Request) -> Response:
         session = heartbeat_services.create_session(_body(request), owner_scope(request))
         return Response(_session_body(session), status=201)
 
 
 class SessionDetail(APIView):
-    def get(self, request: Any, session_id: str) -> Response:
+    def get(self, request: Request, session_id: str) -> Response:
         return Response(_session_body(heartbeat_services.get_session(session_id, owner_scope(request))))
 
-    def put(self, request: Any, session_id: str) -> Response:
+    def put(self, request: Request, session_id: str) -> Response:
         session = heartbeat_services.upsert_session(session_id, _body(request), owner_scope(request))
         return Response(_session_body(session))
 
-    def delete(self, request: Any, session_id: str) -> Response:
+    def delete(self, request: Request, session_id: str) -> Response:
         deleted = heartbeat_services.delete_session(session_id, owner_scope(request))
         return Response({"status": "deleted", "session_id": deleted})
 
 
 class SessionBusy(APIView):
-    def post(self, request: Any, session_id: str) -> Response:
+    def post(self, request: Request, session_id: str) -> Response:
         busy = _body(request).get("busy")
         session = heartbeat_services.set_busy(session_id, busy, owner_scope(request))
         return Response(_session_body(session))
 
 
 class Wake(APIView):
-    def post(self, request: Any) -> Response:
+    def post(self, request: Request) -> Response:
         metrics.count("heartbeat_wake_requests")
         data = _body(request)
         mode = data.get("mode")
@@ -70,7 +72,7 @@ class Wake(APIView):
 
 
 class LastHeartbeat(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         metrics.count("heartbeat_last_requests")
         session_id = request.query_params.get("session_id")
         if not session_id:
@@ -79,7 +81,7 @@ class LastHeartbeat(APIView):
 
 
 class SystemEventCreate(APIView):
-    def post(self, request: Any) -> Response:
+    def post(self, request: Request) -> Response:
         data = _body(request)
         event = heartbeat_services.add_system_event(
             data.get("session_id"), heartbeat_services.system_event_text(data), owner_scope(request)
@@ -88,7 +90,7 @@ class SystemEventCreate(APIView):
 
 
 class SystemEventCollection(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         limit, offset = page_params(request)
         session_id = request.query_params.get("session_id") or None
         with snapshot_read():

@@ -9,13 +9,12 @@ authenticate.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,7 +24,7 @@ from ops_api.runtime_metrics import SchedulingCollector, metrics_document
 
 
 class SchedulingRuntimeMetrics(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         # A token principal says whether it is the operator; a logged-in Django user is one if staff.
         user = request.user
         operator = getattr(user, "is_operator", None)

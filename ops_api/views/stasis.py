@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,7 +14,7 @@ from scheduling.models import StasisStatus
 from scheduling.services import notifications, stasis
 
 
-def status_param(request: Any, default: str, allowed: tuple[str, ...]) -> str | None:
+def status_param(request: Request, default: str, allowed: tuple[str, ...]) -> str | None:
     """The `status` filter: one of `allowed`, or "all" (no filter); anything else is a 400."""
     status = request.query_params.get("status", default)
     if status != "all" and status not in allowed:
@@ -24,7 +23,7 @@ def status_param(request: Any, default: str, allowed: tuple[str, ...]) -> str | 
 
 
 class NotificationList(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         status = status_param(request, "live", ("live", "resolved"))
         limit, offset = page_params(request)
         page = notifications.list_notifications(owner_scope(request), status, limit, offset)
@@ -33,7 +32,7 @@ class NotificationList(APIView):
 
 
 class StasisQueue(APIView):
-    def get(self, request: Any) -> Response:
+    def get(self, request: Request) -> Response:
         status = status_param(request, "pending", tuple(StasisStatus.values))
         limit, offset = page_params(request)
         page = stasis.list_entries(owner_scope(request), status, limit, offset)

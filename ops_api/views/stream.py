@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from ops_api.auth import principal_for_scope
 from ops_api.errors import json_error
@@ -20,7 +21,7 @@ from ops_api.push.backpressure import backlog_reader
 from ops_api.push.stream import StreamRequest, stream
 
 
-async def scheduling_stream(request: HttpRequest) -> HttpResponse:
+async def scheduling_stream(request: HttpRequest) -> HttpResponseBase:
     if request.method != "GET":
         return json_error(405, "method_not_allowed", f'method "{request.method}" not allowed')
     if not settings.UA_SCHED_PUSH_ENABLED:
@@ -37,10 +38,10 @@ async def scheduling_stream(request: HttpRequest) -> HttpResponse:
     except _BadParam as bad:
         return json_error(400, "invalid", f"{bad.field} must be an integer", field=bad.field)
     once = request.GET.get("once", "") in ("1", "true", "yes")
-    response = StreamingHttpResponse(_sse(stream_request, once), content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # proxies such as nginx must not hold frames back
-    return response
+    streaming = StreamingHttpResponse(_sse(stream_request, once), content_type="text/event-stream")
+    streaming["Cache-Control"] = "no-cache"
+    streaming["X-Accel-Buffering"] = "no"  # proxies such as nginx must not hold frames back
+    return streaming
 
 
 async def _sse(stream_request: StreamRequest, once: bool) -> AsyncIterator[str]:

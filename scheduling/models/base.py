@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.db import models, transaction
@@ -18,6 +19,10 @@ class RecordedModel(models.Model):
     and the event in two transactions, and a crash between them would lose the event.
     """
 
+    # Set per instance by save() and from_db(); declared here for the type checker only.
+    _event_appended: bool
+    _loaded_status: str | None
+
     class Meta:
         abstract = True
 
@@ -35,8 +40,10 @@ class RecordedModel(models.Model):
             return super().delete(*args, **kwargs)
 
     @classmethod
-    def from_db(cls, db: str, field_names: Any, values: Any) -> RecordedModel:
-        instance = super().from_db(db, field_names, values)
+    def from_db(
+        cls, db: str | None, field_names: Collection[str], values: Collection[Any], **kwargs: Any
+    ) -> RecordedModel:
+        instance = super().from_db(db, field_names, values, **kwargs)
         # Remember the loaded status so the signal handler can tell a transition from a re-save.
         instance._loaded_status = getattr(instance, "status", None)
         return instance

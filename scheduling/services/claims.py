@@ -129,10 +129,13 @@ def _plan_job(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
     marks = (len(plan.runs), len(plan.dispatches))
     grace = timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS)
     try:
-        if plan.now - job.next_run_at > grace:
-            _plan_missed(job, plan, active, plan.now - grace)
+        due = job.next_run_at
+        if due is None:  # the batch query selects due jobs only; parked below like any bad row
+            raise ValueError("job has no next_run_at to claim")
+        if plan.now - due > grace:
+            _plan_missed(job, due, plan, active, plan.now - grace)
         else:
-            _plan_on_time(job, plan, active)
+            _plan_on_time(job, due, plan, active)
     except Exception as error:
         logger.exception("cannot schedule job %s", job.job_id, extra={"action": "job_parked"})
         del plan.runs[marks[0] :], plan.dispatches[marks[1] :]
@@ -166,21 +169,21 @@ def _drop_taken(plan: ClaimPlan) -> None:
     }
 
 
-def _plan_on_time(job: CronJob, plan: ClaimPlan, active: set[str]) -> None:
-    run = CronRun.for_job(job, reason=RunReason.SCHEDULE, scheduled_at=job.next_run_at)
+def _plan_on_time(job: CronJob, due: datetime, plan: ClaimPlan, active: set[str]) -> None:
+    run = CronRun.for_job(job, reason=RunReason.SCHEDULE, scheduled_at=due)
     if job.overlap == "skip" and job.job_id in active:
         plan.close(run, RunStatus.SKIPPED, "previous run still running (overlap=skip)")
     else:
         plan.start(job, run)
         active.add(job.job_id)
-    job.next_run_at = _following(job, job.next_run_at)
+    job.next_run_at = _following(job, due)
 
 
-def _plan_missed(job: CronJob, plan: ClaimPlan, active: set[str], cutoff: datetime) -> None:
+def _plan_missed(job: CronJob, due: datetime, plan: ClaimPlan, active: set[str], cutoff: datetime) -> None:
     """Every occurrence older than the grace is recorded as missed (the newest ones individually, the
     rest counted), then the job resumes at its first occurrence still within the grace."""
     keep = max(1, settings.UA_MISSED_RUN_RECORD_LIMIT)
-    occurrences, omitted = newest_occurrences(job, job.next_run_at, cutoff, keep)
+    occurrences, omitted = newest_occurrences(job, due, cutoff, keep)
     catch_up = job.missed_policy == "run_once" and (job.overlap == "allow" or job.job_id not in active)
     grace = settings.UA_MISFIRE_GRACE_SECONDS
     missed_runs = []
@@ -222,7 +225,12 @@ def record_due_lag(starts: list[tuple[datetime | None, datetime | None]]) -> Non
     Manual, backfill and catch-up runs are left out: their lateness is a decision, not scheduler lag."""
     lags = [(started - due).total_seconds() for started, due in starts if started and due]
     if lags:
-        transaction.on_commit(lambda: [metrics.observe("due_lag_seconds", max(0.0, lag)) for lag in lags])
+
+        def observe_lags() -> None:
+            for lag in lags:
+                metrics.observe("due_lag_seconds", max(0.0, lag))
+
+        transaction.on_commit(observe_lags)
 
 
 def claim_queued_runs(now: datetime, worker_id: str, limit: int) -> list[Dispatch]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import TypeGuard
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -39,6 +40,8 @@ from scheduling.services.heartbeats import (
 from scheduling.targets import default_target
 
 logger = logging.getLogger(__name__)
+
+SkipRow = tuple[str, str, str, int]  # run_id, status, reason, skip_count
 
 
 def claim_due_heartbeats(
@@ -78,13 +81,16 @@ def _claim_one(
     wake_now = session.pending_wake == "now"
     reason = WAKE_REASONS.get(session.pending_wake, "interval")
     occurrence = session.next_due_at
+    if occurrence is None:  # the claim query selects due sessions only
+        raise ValueError(f"heartbeat session {session.session_id} has no next_due_at to claim")
     if not wake_now and now - occurrence > timedelta(seconds=settings.UA_MISFIRE_GRACE_SECONDS):
         _record(session, "missed", reason, occurrence, now)
         occurrence = now  # what follows is a catch-up: its own occurrence, not the missed one's
     if session.busy or overlapping:
         # A heartbeat still running from the last tick makes the session busy too: never two at once.
         _record_skip(session, "busy" if session.busy else "running", occurrence, now)
-        return _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
+        _rearm(session, now + timedelta(seconds=settings.UA_HEARTBEAT_BUSY_RETRY_SECONDS))
+        return None
     hours, tz = _active_hours(session)
     if not heartbeat_rules.in_active_hours(hours, tz, now):
         # Wakes included (contract §3): the wake is answered by this skip and consumed; pending system
@@ -92,7 +98,8 @@ def _claim_one(
         _record_skip(session, "outside_active_hours", occurrence, now)
         _consume_wakes(session, now)
         next_interval = now + timedelta(seconds=session.every_seconds)
-        return _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
+        _rearm(session, max(next_interval, heartbeat_rules.next_active_start(hours, tz, now)))
+        return None
     run = _new_run(session, reason, scheduled_at=occurrence, now=now)
     run.status, run.started_at = "running", now
     run.lease_owner, run.lease_expires_at = worker_id, now + timedelta(seconds=lease_seconds)
@@ -158,7 +165,7 @@ def _record_skip(session: HeartbeatSession, reason: str, due: datetime, now: dat
     run.save(force_insert=True)
 
 
-def _same_skip(row: tuple | None, reason: str) -> bool:
+def _same_skip(row: SkipRow | None, reason: str) -> TypeGuard[SkipRow]:
     return row is not None and row[1] == "skipped" and row[2] == reason
 
 

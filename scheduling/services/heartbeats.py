@@ -50,7 +50,7 @@ def list_sessions(owner_id: str | None, limit: int = DEFAULT_LIMIT, offset: int 
 def upsert_session(session_id: str, data: Any, owner_id: str | None) -> HeartbeatSession:
     """Create the session or change the given config fields (absent ones keep their values). Validation
     happens before any write; an unchanged config writes nothing and emits no heartbeat_scheduled."""
-    _check_session_id(session_id)
+    session_id = _checked_session_id(session_id)
     try:
         return _upsert(session_id, data, owner_id)
     except IntegrityError:
@@ -69,7 +69,7 @@ def create_session(data: Any, owner_id: str | None) -> HeartbeatSession:
     if not isinstance(data, dict):
         raise InvalidInput("the request body must be a JSON object", None)
     session_id = data.get("session_id")
-    _check_session_id(session_id)
+    session_id = _checked_session_id(session_id)
     try:
         return _upsert(session_id, data, owner_id, create_only=True)
     except IntegrityError as error:
@@ -77,9 +77,10 @@ def create_session(data: Any, owner_id: str | None) -> HeartbeatSession:
         raise Conflict(f"heartbeat session {session_id} exists", "session_id") from error
 
 
-def _check_session_id(session_id: Any) -> None:
+def _checked_session_id(session_id: Any) -> str:
     if not isinstance(session_id, str) or not session_id.strip() or len(session_id) > 128:
         raise InvalidInput("session_id must be 1 to 128 characters", "session_id")
+    return session_id
 
 
 def _upsert(session_id: str, data: Any, owner_id: str | None, create_only: bool = False) -> HeartbeatSession:

@@ -52,7 +52,7 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
                 continue
             if outcome.status == "deferred":
                 run.lease_owner = AWAITING_CALLBACK
-                run.lease_expires_at = run.started_at + timedelta(seconds=timeouts.get(run.job_id, 600))
+                run.lease_expires_at = _started_at(run) + timedelta(seconds=timeouts.get(run.job_id, 600))
                 waiting.append(run)
                 continue
             _finish(run, outcome.status, outcome.output, outcome.error, now)
@@ -61,6 +61,13 @@ def record_outcomes(results: list[tuple[str, Outcome]], now: datetime) -> list[C
         update_in_groups(waiting, ["lease_owner", "lease_expires_at"])
         finish_effects(finished)
     return finished
+
+
+def _started_at(run: CronRun) -> datetime:
+    """A running run's start (set when it was claimed)."""
+    if run.started_at is None:
+        raise ValueError(f"running run {run.run_id} has no started_at")
+    return run.started_at
 
 
 def _finish(run: CronRun, status: str, output: str, error: str, now: datetime) -> None:
@@ -175,7 +182,9 @@ def _expire_leases(now: datetime, limit: int, with_effects: bool) -> list[CronRu
         now = clock.now_under_lock(now)
         for run in runs:
             if run.lease_owner == AWAITING_CALLBACK:
-                seconds = int((run.lease_expires_at - run.started_at).total_seconds())
+                if run.lease_expires_at is None:  # the query selects expired leases only
+                    raise ValueError(f"run {run.run_id} has no lease to expire")
+                seconds = int((run.lease_expires_at - _started_at(run)).total_seconds())
                 reason = f"execution timed out after {seconds}s"
             else:
                 reason = f"scheduler lost: lease held by {run.lease_owner or 'unknown'} expired while running"

@@ -23,6 +23,9 @@ from scheduling.snapshots import run_snapshot
 
 def open_entry(job: CronJob, missed: CronRun, now: datetime, reason: str) -> StasisEntry:
     """Make `missed` the job's pending entry (caller holds the transaction and the job row lock)."""
+    scheduled_at = missed.scheduled_at
+    if scheduled_at is None:  # a missed run is always an occurrence
+        raise ValueError(f"missed run {missed.run_id} has no scheduled_at")
     for older in StasisEntry.objects.select_for_update().filter(
         source="cron", source_ref=job.job_id, status=StasisStatus.PENDING
     ):
@@ -30,13 +33,13 @@ def open_entry(job: CronJob, missed: CronRun, now: datetime, reason: str) -> Sta
         notifications.resolve_missed(older)
         older.save()
     entry = StasisEntry(
-        event_id=f"cron|{job.job_id}|{int(missed.scheduled_at.timestamp())}",
+        event_id=f"cron|{job.job_id}|{int(scheduled_at.timestamp())}",
         source="cron",
         source_ref=job.job_id,
         owner_id=job.owner_id,
         session_id=job.session_id,
         channel=job.channel,
-        scheduled_at=missed.scheduled_at,
+        scheduled_at=scheduled_at,
         detected_at=now,
         reason=reason,
         run_id=missed.run_id,
