@@ -46,7 +46,7 @@ from scheduling.event_log import append_events  # noqa: E402
 from scheduling.models import CronJob, CronRun, LifecycleEvent, Notification, StasisEntry  # noqa: E402
 from scheduling.occurrences import occurrences_of  # noqa: E402
 from scheduling.services import jobs as job_services  # noqa: E402
-from scheduling.signals import status_event  # noqa: E402
+from scheduling.lifecycle import status_event  # noqa: E402
 
 TOKEN = "bench-operator-token"
 ROOT = _setup.REPO_ROOT

@@ -59,7 +59,9 @@ def failing(times: int, error: Exception, step):
 def started_run() -> CronRun:
     with clock.frozen(T0):
         job_services.create_job(job_payload(every="1h"), None)
-    [dispatch], _ = claims.claim_due_occurrences(T0 + timedelta(hours=1), "w", 10)
+    # Claims stamp their times under the row locks (the database clock unless the clock is held).
+    with clock.frozen(T0 + timedelta(hours=1)):
+        [dispatch], _ = claims.claim_due_occurrences(T0 + timedelta(hours=1), "w", 10)
     return CronRun.objects.get(run_id=dispatch.run_id)
 
 
