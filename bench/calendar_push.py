@@ -43,10 +43,10 @@ from calendar_projection.models import (  # noqa: E402
 from calendar_projection.projector import project_next_batch  # noqa: E402
 from scheduling import clock  # noqa: E402
 from scheduling.event_log import append_events  # noqa: E402
+from scheduling.lifecycle import status_event  # noqa: E402
 from scheduling.models import CronJob, CronRun, LifecycleEvent, Notification, StasisEntry  # noqa: E402
 from scheduling.occurrences import occurrences_of  # noqa: E402
 from scheduling.services import jobs as job_services  # noqa: E402
-from scheduling.lifecycle import status_event  # noqa: E402
 
 TOKEN = "bench-operator-token"
 ROOT = _setup.REPO_ROOT

@@ -99,9 +99,11 @@ class Probe:
 
 
 class Soak:
-    def __init__(self, client: httpx.Client, timeout: float) -> None:
+    def __init__(self, client: httpx.Client, timeout: float, max_projection_lag: int = 1000) -> None:
         self.client = client
         self.timeout = timeout
+        self.max_projection_lag = max_projection_lag
+        self.lagging_cycles = 0
         self.invariants = Invariants()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.checks: dict[str, dict[str, int]] = defaultdict(lambda: {"pass": 0, "fail": 0})
@@ -175,6 +177,7 @@ class Soak:
             failures = self.invariants.see_events(page["events"])
             self.record("seq_gapless_ascending", not failures, "; ".join(failures))
             self._check_version(page.get("projection_version"), "replay")
+            self._check_projection_lag(page)
             self.cursor = page["next_since_seq"]
             if not page["has_more"]:
                 break
@@ -197,6 +200,14 @@ class Soak:
                 self._check_version(data.get("projection_version"), "stream")
             self.record("stream_frame", ok, f"unexpected stream body: {response.text[:200]!r}")
         return probe
+
+    def _check_projection_lag(self, page: dict[str, Any]) -> None:
+        """The projector keeps up: a lag above `max_projection_lag` events for 3 cycles in a row fails
+        (one slow cycle, a rebuild after a restart, may lag for a moment)."""
+        lag = page.get("event_bus_seq", 0) - page.get("projection_last_event_seq", 0)
+        self.lagging_cycles = self.lagging_cycles + 1 if lag > self.max_projection_lag else 0
+        detail = f"projection lags {lag} events behind the log for {self.lagging_cycles} cycles"
+        self.record("projection_keeps_up", self.lagging_cycles < 3, detail)
 
     def _check_version(self, version: int | None, where: str) -> None:
         failures = self.invariants.see_version(version, where)

@@ -51,3 +51,17 @@ def test_the_projection_version_may_stay_or_grow_but_never_decrease():
 def test_percentiles_are_nearest_rank():
     samples = [float(n) for n in range(1, 101)]
     assert (percentile(samples, 0.5), percentile(samples, 0.99), percentile([], 0.5)) == (50.0, 99.0, 0.0)
+
+
+def test_a_projector_that_stays_behind_for_three_cycles_fails_the_soak():
+    from ops_api.soak import Soak
+
+    soak = Soak(client=None, timeout=1, max_projection_lag=100)
+    page = {"event_bus_seq": 500, "projection_last_event_seq": 10}
+    for _ in range(2):
+        soak._check_projection_lag(page)
+    assert soak.checks["projection_keeps_up"]["fail"] == 0
+    soak._check_projection_lag(page)
+    assert soak.checks["projection_keeps_up"]["fail"] == 1
+    soak._check_projection_lag({"event_bus_seq": 500, "projection_last_event_seq": 450})
+    assert soak.lagging_cycles == 0

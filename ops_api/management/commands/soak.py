@@ -9,6 +9,7 @@ short-interval jobs for the length of the soak and deletes them afterwards.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -34,11 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--out-json", default="", help="status file, rewritten every cycle")
         parser.add_argument("--create-load", type=int, default=0, metavar="N", help="add N interval jobs")
         parser.add_argument("--load-every", default="60s", help="interval of the load jobs (default 60s)")
+        parser.add_argument("--max-projection-lag", type=int, default=1000, help="events (3 cycles in a row)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one progress line per cycle, not per request
         headers = {"Authorization": f"Bearer {options['ops_token']}"} if options["ops_token"] else {}
         with httpx.Client(base_url=options["base_url"].rstrip("/"), headers=headers) as client:
-            soak = Soak(client, options["timeout_seconds"])
+            soak = Soak(client, options["timeout_seconds"], options["max_projection_lag"])
             load = self._create_load(client, options) if options["create_load"] else []
             try:
                 self._run(soak, options)
