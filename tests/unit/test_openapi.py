@@ -62,3 +62,16 @@ def test_the_schema_and_docs_page_are_served_without_a_token_and_without_a_cdn(c
     html = page.content.decode()
     assert "swagger" in html.lower()
     assert not re.search(r"(src|href)=\"https?://", html), "the docs page loads nothing from the network"
+
+
+def test_the_human_reference_names_every_operation_of_the_schema():
+    reference = (ROOT / "docs" / "api.md").read_text()
+    headings = "\n".join(line for line in reference.splitlines() if line.startswith("### "))
+    schema = yaml.safe_load(CHECKED_IN.read_text())
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method in item
+        if f"{method.upper()} {path.removeprefix('/api/v1')}" not in headings
+    ]
+    assert not missing, f"docs/api.md has no heading for: {missing}"
