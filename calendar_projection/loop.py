@@ -25,7 +25,7 @@ ROLL_EVERY_SECONDS = 600.0
 def poll_floor() -> float:
     """Slowest wake-up with no notification: NOTIFY covers other processes on PostgreSQL; on SQLite
     only the in-process doorbell exists, so another process's events are picked up by this poll."""
-    configured = float(getattr(settings, "UA_PROJECTOR_POLL_SECONDS", 5.0))
+    configured = float(settings.UA_PROJECTOR_POLL_SECONDS)
     return configured if connection.vendor == "postgresql" else min(configured, 2.0)
 
 

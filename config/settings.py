@@ -205,6 +205,8 @@ UA_MISSED_RUN_RECORD_LIMIT = env.int("UA_MISSED_RUN_RECORD_LIMIT", default=100)
 # Metrics (contract §8): how often each process merges its buffered counts into the table (0: never in
 # the background; tests flush explicitly), and whether GET /metrics may be scraped without a token.
 UA_METRICS_FLUSH_SECONDS = env.float("UA_METRICS_FLUSH_SECONDS", default=1.5)
+# The projector's polling floor under NOTIFY and the doorbell (SQLite polls at most every 2 s).
+UA_PROJECTOR_POLL_SECONDS = env.float("UA_PROJECTOR_POLL_SECONDS", default=5.0)
 UA_METRICS_PUBLIC = env.bool("UA_METRICS_PUBLIC", default=False)
 # Base URL used in notification action links.
 UA_PUBLIC_BASE_URL = env.str("UA_PUBLIC_BASE_URL", default="")
