@@ -6,32 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import override_settings
 
 from calendar_projection.models import CalendarEntry, CalendarSource
 from calendar_projection.projector import project_next_batch
 from scheduling import clock
 from scheduling.services import jobs as job_services
 from tests.conftest import job_payload
+from tests.unit.test_calendar_parity import drain, feed, keys
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 3, 12, 0, 30, tzinfo=UTC)
-
-
-def drain() -> None:
-    while project_next_batch():
-        pass
-
-
-def feed(client, params: dict, projection: bool) -> dict:
-    with override_settings(UA_SCHED_EVENT_PROJECTION_ENABLED=projection):
-        response = client.get("/api/v1/ops/calendar/events", params)
-    assert response.status_code == 200, response.content
-    return response.json()
-
-
-def keys(body: dict) -> set[tuple[str, str]]:
-    return {(event["event_id"], event["status"]) for event in body["events"] + body["always_running"]}
 
 
 @pytest.fixture
