@@ -41,11 +41,12 @@ FROM generate_series(1, %s) AS g
 _JOBS = """
 INSERT INTO {table} (job_id, owner_id, command, schedule_kind, run_at, cron_expr, every_seconds, timezone,
     enabled, delete_after_run, session_id, channel, title, priority, wake_heartbeat, missed_policy, overlap,
-    timeout_seconds, target, model, metadata, anchor_at, created_at, updated_at, next_run_at, last_run_at)
+    timeout_seconds, target, model, metadata, anchor_at, created_at, updated_at, next_run_at, last_run_at,
+    parked_reason)
 SELECT 'hist-job-' || g, 'owner-' || mod(g, 50), 'history', 'every', NULL, '', 3600, 'UTC',
     mod(g, 10) <> 0, false, '', '', 'history ' || g, 'normal', 'off', 'stasis', 'skip', 600, NULL, '', '{{}}',
     now(), now() - interval '30 days', now(),
-    CASE WHEN mod(g, 10) <> 0 THEN now() + interval '1 hour' + g * interval '1 second' END, NULL
+    CASE WHEN mod(g, 10) <> 0 THEN now() + interval '1 hour' + g * interval '1 second' END, NULL, ''
 FROM generate_series(1, %s) AS g
 """
 
