@@ -25,7 +25,9 @@ def test_a_real_lock_timeout_while_recording_is_retried_not_recorded_as_an_error
     settings.UA_EVENT_LOCK_TIMEOUT_MS = 100
     with clock.frozen(T0):
         job_services.create_job(job_payload(every="1h"), None)
-    [dispatch], _ = claims.claim_due_occurrences(T0 + timedelta(hours=1), "w", 10)
+    # Claims stamp their times under the row locks (the database clock unless the clock is held).
+    with clock.frozen(T0 + timedelta(hours=1)):
+        [dispatch], _ = claims.claim_due_occurrences(T0 + timedelta(hours=1), "w", 10)
     locked, released = threading.Event(), threading.Event()
     backoffs: list[float] = []
 
