@@ -191,7 +191,8 @@ class Batch:
         self._refresh_due_times()
         changed = [self.sources[key] for key in self.dirty_sources | set(self.rematerialise)]
         # New sources first: the entries below refer to their ids (returned by the bulk insert).
-        CalendarSource.objects.bulk_create([row for row in changed if row.pk is None])
+        created = [row for row in changed if row.pk is None]
+        CalendarSource.objects.bulk_create(created)
         outcome = src_mod.materialise([self.sources[key] for key in self.rematerialise], self.now)
         for key, seq in self.rematerialise.items():
             done = outcome.get(self.sources[key].pk)
@@ -215,7 +216,8 @@ class Batch:
         src_mod.save_entries(rows)
         if not self.fresh:
             stasis_ids = {self.stasis[entry_id].event_id for entry_id in self.dirty_stasis}
-            redefined = {self.sources[key].pk for key in self.redefined}
+            # A source new in this batch has no rows but those rendered above.
+            redefined = {self.sources[key].pk for key in self.redefined} - {row.pk for row in created}
             src_mod.rerender(stasis_ids, redefined, set(self.dirty_entries) | set(self.materialised))
 
     def _refresh_due_times(self) -> None:

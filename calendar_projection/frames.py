@@ -15,9 +15,10 @@ from django.conf import settings
 from calendar_projection.applying import Batch
 from calendar_projection.models import CalendarEntry, CalendarStasisEntry
 from calendar_projection.publish import EventFrame, event_frame
-from calendar_projection.shapes import Occurrence, render_event
+from calendar_projection.shapes import Occurrence, local_iso, render_event
 from calendar_projection.sources import info_of
 from scheduling import schedule
+from scheduling.clock import iso
 from scheduling.event_log import envelope
 from scheduling.models import LifecycleEvent
 
@@ -38,6 +39,7 @@ def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_s
     except schedule.ScheduleError:
         tz_name, tz = "UTC", schedule.parse_timezone("UTC")
     by_pk = {src.pk: src for src in batch.sources.values()}
+    render = _Renderer(by_pk, tz, tz_name)
     built = []
     for offset, event in enumerate(events):
         changed = sorted(batch.touched.get(event.seq, ()))
@@ -46,17 +48,36 @@ def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_s
         if len(changed) + len(removed) > MAX_FRAME_ENTRIES:
             frame["calendar_refetch"] = True  # type: ignore[typeddict-unknown-key]
         else:
-            entries = [
-                _render(rows[eid], by_pk, tz, tz_name, eid in pending) for eid in changed if eid in rows
-            ]
+            entries = [render(rows[eid], eid in pending) for eid in changed if eid in rows]
             frame["calendar_entries"] = entries + [{"event_id": eid, "removed": True} for eid in removed]
         built.append(frame)
     return built
 
 
-def _render(row: CalendarEntry, by_pk: dict, tz: Any, tz_name: str, pending: bool) -> dict[str, Any]:
-    src = by_pk.get(row.calendar_source_id)
-    if src is None:  # the batch loads the source of every entry it touches
-        raise LookupError(f"calendar entry {row.event_id} has no loaded source")
-    occ = Occurrence(row.event_id, row.scheduled_at, row.status, row.owner_id, row.run_id, row.run_status)
-    return render_event(occ, info_of(src), tz, tz_name, pending)
+class _Renderer:
+    """render_event() for a frame's entries. The future occurrences of one source differ only in their id
+    and time (a new hourly job changes 360), so those share one rendering and get their own fields."""
+
+    def __init__(self, by_pk: dict, tz: Any, tz_name: str) -> None:
+        self.by_pk, self.tz, self.tz_name = by_pk, tz, tz_name
+        self.shared: dict[tuple, dict[str, Any]] = {}
+
+    def __call__(self, row: CalendarEntry, pending: bool) -> dict[str, Any]:
+        src = self.by_pk.get(row.calendar_source_id)
+        if src is None:  # the batch loads the source of every entry it touches
+            raise LookupError(f"calendar entry {row.event_id} has no loaded source")
+        occ = Occurrence(row.event_id, row.scheduled_at, row.status, row.owner_id, row.run_id, row.run_status)
+        if row.run_id or pending:
+            return render_event(occ, info_of(src), self.tz, self.tz_name, pending)
+        key = (src.pk, row.status, row.owner_id)
+        base = self.shared.get(key)
+        if base is None:
+            base = self.shared[key] = render_event(occ, info_of(src), self.tz, self.tz_name, False)
+        return {
+            **base,
+            "event_id": row.event_id,
+            "scheduled_at_epoch": row.scheduled_at.timestamp(),
+            "scheduled_at_utc": iso(row.scheduled_at),
+            "scheduled_at_local": local_iso(row.scheduled_at, self.tz),
+            "actions": list(base["actions"]),
+        }

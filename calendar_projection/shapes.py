@@ -120,6 +120,38 @@ def static_body(occ: Occurrence, info: SourceInfo, stasis_pending: bool) -> str:
     return json.dumps(event, separators=(",", ":"))
 
 
+_ID, _EPOCH, _UTC = "\u0001id", "\u0001epoch", "\u0001utc"
+
+
+class FutureBody:
+    """static_body() for the future occurrences of one source, which differ only in their id and time:
+    rendered once with placeholders, then filled in per occurrence (a new hourly job has 360)."""
+
+    def __init__(self, info: SourceInfo, status: str, owner_id: str) -> None:
+        placeholder = Occurrence(_ID, datetime(2000, 1, 1, tzinfo=UTC), status, owner_id)
+        event = render_event(placeholder, info, UTC_ZONE, "UTC", False)
+        for name in ZONE_FIELDS:
+            del event[name]
+        event["scheduled_at_epoch"], event["scheduled_at_utc"] = _EPOCH, _UTC
+        text = json.dumps(event, separators=(",", ":"))
+        self._parts = [json.dumps(marker) for marker in (_ID, _EPOCH, _UTC)]
+        self._template: str | None = text
+        self._info, self._status, self._owner = info, status, owner_id
+        if any(text.count(part) != 1 for part in self._parts):  # a title holding a marker: render fully
+            self._template = None
+
+    def render(self, event_id: str, moment: datetime) -> str:
+        if self._template is None:
+            return static_body(Occurrence(event_id, moment, self._status, self._owner), self._info, False)
+        id_part, epoch_part, utc_part = self._parts
+        # A float's repr is its JSON, and an ISO time needs no escaping.
+        return (
+            self._template.replace(id_part, json.dumps(event_id))
+            .replace(epoch_part, repr(moment.timestamp()))
+            .replace(utc_part, f'"{iso(moment)}"')
+        )
+
+
 def always_running_status(info: SourceInfo, any_running: bool) -> str:
     if info.deleted or not info.enabled:
         return "disabled"

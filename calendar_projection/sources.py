@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Q
+from django.db.models.base import ModelState
 
 from calendar_projection.expansion import Recurrence, upcoming
 from calendar_projection.models import CalendarEntry, CalendarSource
-from calendar_projection.shapes import Occurrence, SourceInfo, event_id_of, static_body
+from calendar_projection.shapes import FutureBody, Occurrence, SourceInfo, event_id_of, static_body
 
 # Future occurrences are kept one day beyond the contract's 14-day window and rolled forward when less
 # than half a day of that slack is left, so a window ending at now + 14 d is always covered.
@@ -209,6 +211,7 @@ def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime)
     wanted: set[str] = set()
     # A dense source keeps no future rows (the feed expands it per request): `wanted` stays empty.
     moments = [] if src.dense else upcoming(recurrence_of(src), now, now + HORIZON, MAX_MATERIALISED)
+    body = FutureBody(info, status, src.owner_id)
     for moment in moments:
         event_id = event_id_of(src.source, src.source_ref, moment)
         wanted.add(event_id)
@@ -216,12 +219,12 @@ def _diff(src: CalendarSource, current: dict[str, CalendarEntry], now: datetime)
         if row is not None and row.run_id:
             continue  # the occurrence has a run: its run shows
         if row is None:
-            row = CalendarEntry(event_id=event_id, calendar_source_id=src.pk, source=src.source,
-                                source_ref=src.source_ref, scheduled_at=moment, status=status)  # fmt: skip
+            row = new_entry(event_id=event_id, calendar_source_id=src.pk, source=src.source,
+                            source_ref=src.source_ref, scheduled_at=moment, status=status)  # fmt: skip
         elif (row.status, row.scheduled_at, row.owner_id) == (status, moment, src.owner_id) and row.body:
             continue
         row.status, row.scheduled_at, row.owner_id = status, moment, src.owner_id
-        row.body = static_body(occurrence_of(row), info, False)
+        row.body = body.render(event_id, moment)
         outcome.changed.append(row)
     outcome.removed = [eid for eid, row in current.items() if not row.run_id and eid not in wanted]
     return outcome
@@ -231,6 +234,22 @@ ENTRY_FIELDS = [
     "calendar_source", "source", "source_ref", "owner_id", "scheduled_at", "status", "run_id",
     "run_status", "run_attempt", "run_created_at", "run_seq", "body",
 ]  # fmt: skip
+
+
+ENTRY_DEFAULTS: dict[str, Any] = {
+    "owner_id": "", "run_id": "", "run_status": "", "run_attempt": 0, "run_created_at": None, "run_seq": 0,
+    "body": "",
+}  # fmt: skip
+
+
+def new_entry(**values: Any) -> CalendarEntry:
+    """An unsaved CalendarEntry, made the way Model.__init__ would make it from these keyword values but
+    without its per-field work and signals: materialising a new job makes hundreds at a time."""
+    row = CalendarEntry.__new__(CalendarEntry)
+    row._state = ModelState()
+    row.__dict__.update(ENTRY_DEFAULTS)
+    row.__dict__.update(values)
+    return row
 
 
 def occurrence_of(row: CalendarEntry) -> Occurrence:
@@ -258,7 +277,10 @@ def rerender(event_ids: set[str], source_ids: set[int], skip: set[str]) -> None:
     query = Q(pk__in=list(event_ids)) | Q(calendar_source_id__in=list(source_ids))
     if not event_ids and not source_ids:
         return
-    rows = [row for row in CalendarEntry.objects.filter(query) if row.event_id not in skip]
+    candidates = CalendarEntry.objects.filter(query)
+    if len(skip) <= 5000:  # the rows this batch rendered (a new hourly job's 360) stay in the database
+        candidates = candidates.exclude(pk__in=list(skip))
+    rows = [row for row in candidates if row.event_id not in skip]
     if not rows:
         return
     sources = CalendarSource.objects.in_bulk({row.calendar_source_id for row in rows})
@@ -266,8 +288,19 @@ def rerender(event_ids: set[str], source_ids: set[int], skip: set[str]) -> None:
     CalendarEntry.objects.bulk_update(rows, ["body"], batch_size=1000)
 
 
+# Below this many rows the ORM's upsert is as quick as staging them.
+COPY_FROM = 50
+
+
 def save_entries(rows: list[CalendarEntry]) -> None:
-    """Insert or update rows by event_id in one statement per chunk (INSERT ... ON CONFLICT DO UPDATE)."""
+    """Insert or update rows by event_id (INSERT ... ON CONFLICT DO UPDATE). On PostgreSQL a large set is
+    streamed with COPY into a staging table first: a new hourly job brings 360 rows, and binding them as
+    query parameters cost the projector several times what the rest of the event did."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql" and len(rows) >= COPY_FROM:
+        _copy_upsert(rows)
+        return
     for start in range(0, len(rows), 2000):
         CalendarEntry.objects.bulk_create(
             rows[start : start + 2000],
@@ -275,3 +308,33 @@ def save_entries(rows: list[CalendarEntry]) -> None:
             unique_fields=["event_id"],
             update_fields=ENTRY_FIELDS,
         )
+
+
+STAGE = "calendar_entry_stage"
+
+
+def _copy_upsert(rows: list[CalendarEntry]) -> None:
+    table = CalendarEntry._meta.db_table
+    by_name = {field.name: str(field.column) for field in CalendarEntry._meta.concrete_fields}
+    columns = [by_name[name] for name in ["event_id", *ENTRY_FIELDS]]
+    names = ", ".join(columns)
+    updates = ", ".join(f"{column} = EXCLUDED.{column}" for column in columns[1:])
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        # Per connection, emptied by every commit; the caller's transaction holds the rows until the upsert.
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.cursor.copy(f"COPY {STAGE} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        row.event_id, row.calendar_source_id, row.source, row.source_ref, row.owner_id,
+                        row.scheduled_at, row.status, row.run_id, row.run_status, row.run_attempt,
+                        row.run_created_at, row.run_seq, row.body,
+                    )
+                )  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM {STAGE} "
+            f"ON CONFLICT (event_id) DO UPDATE SET {updates}"
+        )
+        cursor.execute(f"DELETE FROM {STAGE}")

@@ -161,7 +161,7 @@ class Scheduler:
         elif moment is not None and moment <= clock.now() and not acted:
             # Due rows exist but another transaction holds them (SKIP LOCKED): back off, do not spin.
             return 0.5
-        return self._seconds_until(moment)
+        return self._seconds_until(moment, leases_in_flight=plan.next_lease_expiry is not None)
 
     async def _act(self, plan: WakePlan) -> tuple[bool, bool]:
         """Do what the plan says is due now. Returns (more may be due at once, anything was done)."""
@@ -269,12 +269,15 @@ class Scheduler:
         self._last_renewal = time.monotonic()
 
     # --- sleeping -----------------------------------------------------------------------------------
-    def _seconds_until(self, moment: datetime | None) -> float:
+    def _seconds_until(self, moment: datetime | None, leases_in_flight: bool = False) -> float:
         floor = settings.UA_SCHEDULER_SAFETY_POLL_SECONDS
         if connection.vendor != "postgresql":
             floor = min(floor, 5.0)  # no cross-process notifications on SQLite: poll a little faster
         if self._inflight or self._unrecorded:
             floor = min(floor, settings.UA_RUN_LEASE_SECONDS / 3)
+        if leases_in_flight:
+            # Any scheduler's runs: keep this scheduler's database access unbroken (lease_sweep_gate).
+            floor = min(floor, self._sweep_gate.look_every())
         if moment is None:
             return floor
         return max(0.0, min(floor, (moment - clock.now()).total_seconds()))

@@ -156,11 +156,6 @@ def unreachable_answer(base: str, method: str) -> tuple[int, str | None, bool]:
     return response.status_code, body.get("error"), retry_after.isdigit() and int(retry_after) > 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="in one full CI run the heartbeat run (not the cron run) ended 'scheduler lost' after the outage; "
-    "passed alone; timing of the heartbeat lease renewal after reconnect is under investigation",
-)
 def test_runs_in_flight_across_an_outage_longer_than_their_lease_keep_their_real_outcome(proxy, schedulers):
     lease = 3
     schedulers(2, DATABASE_URL=proxied_url(proxy), UA_RUN_LEASE_SECONDS=str(lease))

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth.models import User
 
 from scheduling import clock
@@ -112,11 +113,13 @@ def test_a_session_added_in_the_admin_is_validated_and_armed_like_the_api(staff)
 def test_admin_job_edits_validate_and_derive_the_schedule_like_the_api(staff):
     with clock.frozen(T0):
         job = job_services.create_job(job_payload(every="1h"), None)
-        too_often = staff.post(f"/admin/scheduling/cronjob/{job.job_id}/change/", job_form(every_seconds="5"))
+        too_often = staff.post(
+            f"/admin/scheduling/cronjob/{quote(job.job_id)}/change/", job_form(every_seconds="5")
+        )
         assert too_often.status_code == 200 and CronJob.objects.get().every_seconds == 3600
         # The form posts schedule_kind "every", but a cron expression wins, as in the API.
         staff.post(
-            f"/admin/scheduling/cronjob/{job.job_id}/change/",
+            f"/admin/scheduling/cronjob/{quote(job.job_id)}/change/",
             job_form(cron_expr="0 9 * * *", every_seconds=""),
         )
     job.refresh_from_db()
@@ -128,16 +131,18 @@ def test_admin_job_edits_validate_and_derive_the_schedule_like_the_api(staff):
     ]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="failed once in the full PostgreSQL CI run (the admin redirected without deleting) and passed "
-    "alone; not yet understood, reported as a follow-up",
-)
-def test_a_job_deleted_in_the_admin_goes_through_the_delete_service(staff):
+# Admin URLs carry quote()d keys: ids are "job_" + hex, and "job_22…" or "job_5f…" would otherwise be
+# read back as an escape ("_22" is '"'), find no object and redirect. One id in ~40 starts that way.
+@pytest.mark.parametrize("hex_start", ["", "22"])
+def test_a_job_deleted_in_the_admin_goes_through_the_delete_service(staff, monkeypatch, hex_start):
+    if hex_start:
+        monkeypatch.setattr(
+            "scheduling.identifiers.secrets.token_hex", lambda n: (hex_start + "0" * 2 * n)[: 2 * n]
+        )
     with clock.frozen(T0):
         job = job_services.create_job(job_payload(), None)
         queued = runs.queue_manual_run(job.job_id, None)
-    response = staff.post(f"/admin/scheduling/cronjob/{job.job_id}/delete/", {"post": "yes"})
+    response = staff.post(f"/admin/scheduling/cronjob/{quote(job.job_id)}/delete/", {"post": "yes"})
     assert response.status_code == 302 and not CronJob.objects.exists()
     assert CronRun.objects.get(run_id=queued.run_id).status == "cancelled"
     assert LifecycleEvent.objects.last().event_type == "cron_job_deleted"
@@ -159,7 +164,8 @@ def test_history_rows_cannot_be_added_or_deleted_from_the_admin(staff, model, ca
     assert add.status_code == 302 and not [r for r in caplog.records if r.exc_info]
     if model == "cronrun":
         assert (
-            staff.post(f"/admin/scheduling/cronrun/{run.run_id}/delete/", {"post": "yes"}).status_code == 403
+            staff.post(f"/admin/scheduling/cronrun/{quote(run.run_id)}/delete/", {"post": "yes"}).status_code
+            == 403
         )
         staff.post(
             "/admin/scheduling/cronrun/", {"action": "delete_selected", "_selected_action": [run.run_id]}

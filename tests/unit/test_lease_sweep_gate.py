@@ -26,3 +26,21 @@ def test_a_failure_closes_the_gate_until_a_full_period_after_the_database_answer
     assert gate.seconds_until_open(501.0) is None
     gate.database_answered(560.0)  # the outage ends: holders get a whole lease period to renew
     assert gate.seconds_until_open(570.0) == 20.0 and gate.seconds_until_open(590.0) == 0.0
+
+
+def test_a_silence_as_long_as_an_outage_that_lapses_a_lease_restarts_the_unbroken_stretch():
+    # A sweeper that slept through an outage, or whose statement waited for a pooled connection until the
+    # database came back (the pool's health check then hands it a fresh session), sees no failure at all.
+    gate = LeaseSweepGate(30)
+    gate.database_answered(0.0)
+    gate.database_answered(7.0)
+    assert gate.seconds_until_open(40.0) == 0.0
+    gate.database_answered(40.0 + 0.6 * 30)  # silent for 0.6 of a lease: less than any lapsing outage
+    assert gate.seconds_until_open(58.0) == 30.0
+
+
+def test_answers_at_the_look_cadence_keep_the_stretch_unbroken():
+    gate = LeaseSweepGate(3)
+    for step in range(10):
+        gate.database_answered(step * gate.look_every() * 1.5)  # even 1.5 x late, on a loaded machine
+    assert gate.seconds_until_open(10.0) == 0.0
