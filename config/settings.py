@@ -102,6 +102,10 @@ elif DATABASE_IS_POSTGRES and env.bool("UA_DB_POOL", default=True):
         # How long a request waits for a pooled connection; past it (the database is down, say) it answers
         # 503 with Retry-After.
         "timeout": env.float("UA_DB_POOL_TIMEOUT", default=10.0),
+        # How long the pool retries one failed connection attempt (psycopg_pool backs off 1 s, 2 s, 4 s...)
+        # before it gives up and lets the next request start a fresh one at once. Its default, 300 s, let a
+        # short outage leave the pool waiting out its backoff, answering 503 after the database was back.
+        "reconnect_timeout": env.float("UA_DB_POOL_RECONNECT_TIMEOUT", default=2.0),
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("UA_DB_CONN_MAX_AGE", default=0))

@@ -256,6 +256,7 @@ def _error_code(response: httpx.Response) -> object:
         return "not json"
 
 
+@pytest.mark.exclusive  # the server is shared with the other test workers
 def test_a_real_database_restart_longer_than_the_lease_loses_no_outcome_and_never_answers_500(
     restartable_postgres, daphne, schedulers
 ):

@@ -71,13 +71,19 @@ def test_a_client_on_server_b_receives_a_change_made_through_server_a_from_the_l
         sse.close()
 
 
+@pytest.fixture
+def live_projector() -> None:
+    """A live projector, announced before the servers start: a hub caches the answer to "is a projector
+    alive?" for a few seconds, so an announcement made after a server's first look would come too late."""
+    presence.announce("projector", "projector:test", clock.now() - timedelta(seconds=1))
+
+
 def test_frames_a_projector_process_publishes_reach_a_client_on_another_server_through_redis(
-    two_servers, tmp_path
+    live_projector, two_servers, tmp_path
 ):
     server_a, server_b = two_servers
-    # A live projector: the servers now leave delivery to it for the grace period (here 120 s, far
-    # longer than a loaded machine needs to start the publisher process).
-    presence.announce("projector", "projector:test", clock.now() - timedelta(seconds=1))
+    # The servers now leave delivery to the projector for the grace period (here 120 s, far longer than
+    # a loaded machine needs to start the publisher process).
     websocket = WebSocketReader(server_b, f"ops_token={TOKEN}&since_seq=0").start()
     try:
         job = create_job(server_a)

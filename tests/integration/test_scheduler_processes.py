@@ -116,7 +116,7 @@ def test_scheduler_recovers_when_the_database_drops_its_connections(schedulers):
         # A database blip for the scheduler: every one of its sessions is killed.
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'doomed-scheduler'"
+            "WHERE application_name = 'doomed-scheduler' AND datname = current_database()"
         )
         assert len(cursor.fetchall()) >= 2  # its query connection and its LISTEN connection
     job = job_services.create_job(job_payload(every=None, run_at="3s"), None)
