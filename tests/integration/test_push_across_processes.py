@@ -84,13 +84,16 @@ def test_frames_a_projector_process_publishes_reach_a_client_on_another_server_t
     server_a, server_b = two_servers
     # The servers now leave delivery to the projector for the grace period (here 120 s, far longer than
     # a loaded machine needs to start the publisher process).
+    first = create_job(server_a)
     websocket = WebSocketReader(server_b, f"ops_token={TOKEN}&since_seq=0").start()
     try:
+        # Seq 1 comes from the log, in the stream's snapshot: the subscription is live once it arrives.
+        assert websocket.next_event(60)["event"]["source_ref"] == first["job_id"]
         job = create_job(server_a)
-        publisher = manage("shell", "-c", PUBLISH_SEQ_1, env=child_env(), log=tmp_path / "publisher.log")
+        publisher = manage("shell", "-c", PUBLISH_SEQ_2, env=child_env(), log=tmp_path / "publisher.log")
         assert publisher.wait(60) == 0, (tmp_path / "publisher.log").read_text()
         frame = websocket.next_event(60)
-        assert frame["event"]["seq"] == 1 and frame["event"]["source_ref"] == job["job_id"]
+        assert frame["event"]["seq"] == 2 and frame["event"]["source_ref"] == job["job_id"]
         assert frame["calendar_entries"] == [{"event_id": f"cron|{job['job_id']}|0", "status": "scheduled"}]
         assert frame["projection_version"] == 41
     finally:
@@ -98,13 +101,13 @@ def test_frames_a_projector_process_publishes_reach_a_client_on_another_server_t
         stop_if_running(publisher if "publisher" in locals() else None)
 
 
-PUBLISH_SEQ_1 = """
+PUBLISH_SEQ_2 = """
 from calendar_projection.publish import event_frame, publish
 from scheduling import event_log
 from scheduling.models import LifecycleEvent
-event = LifecycleEvent.objects.get(seq=1)
+event = LifecycleEvent.objects.get(seq=2)
 entry = {"event_id": f"cron|{event.source_ref}|0", "status": "scheduled"}
-publish([event_frame(event_log.envelope(event), 41, 1, [entry])])
+publish([event_frame(event_log.envelope(event), 41, 2, [entry])])
 """
 
 
