@@ -191,7 +191,7 @@ class Batch:
         self._refresh_due_times()
         changed = [self.sources[key] for key in self.dirty_sources | set(self.rematerialise)]
         # New sources first: the entries below refer to their ids (returned by the bulk insert).
-        created = [row for row in changed if row.pk is None]
+        created = [src for src in changed if src.pk is None]
         CalendarSource.objects.bulk_create(created)
         outcome = src_mod.materialise([self.sources[key] for key in self.rematerialise], self.now)
         for key, seq in self.rematerialise.items():
@@ -200,7 +200,17 @@ class Batch:
                 self.touched.setdefault(seq, set()).update(row.event_id for row in done.changed)
                 self.materialised.update((row.event_id, row) for row in done.changed)
                 self.removed.setdefault(seq, set()).update(done.removed)
-        CalendarSource.objects.bulk_update(changed, SOURCE_FIELDS, batch_size=500)
+        inserted = {id(src) for src in created}
+        CalendarSource.objects.bulk_update(
+            [src for src in changed if id(src) not in inserted], SOURCE_FIELDS, batch_size=500
+        )
+        # Sources inserted above changed since only where materialise() set their horizon and density:
+        # one plain UPDATE per pair of values instead of a CASE per field and row.
+        by_values: dict[tuple, list[int]] = {}
+        for src in created:
+            by_values.setdefault((src.materialised_until, src.dense), []).append(src.pk)
+        for (until, dense), pks in by_values.items():
+            CalendarSource.objects.filter(pk__in=pks).update(materialised_until=until, dense=dense)
         if self.dirty_stasis:
             # Before the bodies below: a missed occurrence offers the stasis actions while its entry pends.
             CalendarStasisEntry.objects.bulk_create(
@@ -217,7 +227,7 @@ class Batch:
         if not self.fresh:
             stasis_ids = {self.stasis[entry_id].event_id for entry_id in self.dirty_stasis}
             # A source new in this batch has no rows but those rendered above.
-            redefined = {self.sources[key].pk for key in self.redefined} - {row.pk for row in created}
+            redefined = {self.sources[key].pk for key in self.redefined} - {src.pk for src in created}
             src_mod.rerender(stasis_ids, redefined, set(self.dirty_entries) | set(self.materialised))
 
     def _refresh_due_times(self) -> None:

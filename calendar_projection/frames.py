@@ -28,11 +28,14 @@ MAX_FRAME_ENTRIES = 500
 def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_seq: int) -> list[EventFrame]:
     rows = {**batch.materialised, **{eid: batch.entries[eid] for eid in batch.dirty_entries}}
     touched_ids = set().union(*batch.touched.values()) if batch.touched else set()
+    # Only a missed occurrence offers the stasis actions (shapes.actions_for): a new hourly job touches
+    # 360 future rows, none of which can have a pending entry.
+    missed = [eid for eid in touched_ids if eid in rows and rows[eid].status == "missed"]
     pending = set(
-        CalendarStasisEntry.objects.filter(event_id__in=list(touched_ids), status="pending").values_list(
+        CalendarStasisEntry.objects.filter(event_id__in=missed, status="pending").values_list(
             "event_id", flat=True
         )
-    ) if touched_ids else set()  # fmt: skip
+    ) if missed else set()  # fmt: skip
     tz_name = settings.UA_DEFAULT_TIMEZONE or "UTC"
     try:
         tz = schedule.parse_timezone(tz_name)
