@@ -326,6 +326,48 @@ def _wall_instants(wall: datetime, tz: ZoneInfo, all_hours: bool) -> tuple[datet
     return () if all_hours else (first,)  # nonexistent (spring forward)
 
 
+_STEADY_PROBE = timedelta(hours=1)
+_STEADY_MARGIN = timedelta(days=2)
+
+
+def _steady_offset(tz: ZoneInfo, start: datetime, end: datetime) -> timedelta | None:
+    """The zone's UTC offset if it is the same at every hour of [start, end], else None."""
+    offset = start.astimezone(tz).utcoffset()
+    moment = start
+    while moment < end:
+        moment = min(moment + _STEADY_PROBE, end)
+        if moment.astimezone(tz).utcoffset() != offset:
+            return None
+    return offset
+
+
+def _cron_in_one_offset(
+    expr: str, tz: ZoneInfo, after: datetime, until: datetime, limit: int
+) -> list[datetime] | None:
+    """occurrences() of a cron expression in (after, until] when the zone keeps one UTC offset over the
+    whole stretch (and two days either side): one croniter walk over wall time, instead of cron_next's
+    fresh walk per occurrence (a new hourly job's 15 days are 360 of them). None near a transition:
+    there the slot rules of cron_next apply."""
+    offset = _steady_offset(tz, after - _STEADY_MARGIN, until + _STEADY_MARGIN)
+    if offset is None:
+        return None
+    spec = _cron_spec(expr)
+    start = (after + offset).replace(tzinfo=None, microsecond=0)
+    walls = croniter(spec.expr, start)
+    found: list[datetime] = []
+    while len(found) < limit:
+        try:
+            wall = walls.get_next(datetime)
+        except CroniterError as exc:
+            raise ScheduleError("cron_expr", f"no further occurrence: {exc}")
+        instant = (wall - offset).replace(tzinfo=UTC)
+        if instant > until:
+            break
+        if instant > after:
+            found.append(instant)
+    return found
+
+
 def cron_next(expr: str, tz: ZoneInfo, after: datetime) -> datetime:
     """First fire time of `expr` (wall clock in `tz`) strictly after `after`."""
     spec = _cron_spec(expr)
@@ -413,6 +455,29 @@ def occurrences(
     """Fire times in (after, until], ascending, at most `limit` of them."""
     if kind not in KINDS:
         raise ScheduleError("kind", f"must be one of {sorted(KINDS)}")
+    until = _as_utc(until)
+    if kind == "cron" and cron_expr is not None and limit > 0:
+        steady = _cron_in_one_offset(cron_expr, tz, _as_utc(after), until, limit)
+        if steady is not None:
+            return steady
+    return _occurrences_one_by_one(
+        kind, cron_expr=cron_expr, every_seconds=every_seconds, run_at=run_at, tz=tz, anchor=anchor,
+        after=after, until=until, limit=limit,
+    )  # fmt: skip
+
+
+def _occurrences_one_by_one(
+    kind: str,
+    *,
+    cron_expr: str | None,
+    every_seconds: int | None,
+    run_at: datetime | None,
+    tz: ZoneInfo,
+    anchor: datetime,
+    after: datetime,
+    until: datetime,
+    limit: int,
+) -> list[datetime]:
     until = _as_utc(until)
     result: list[datetime] = []
     cursor = _as_utc(after)

@@ -1,0 +1,50 @@
+"""occurrences() walks a cron expression once when the zone keeps one UTC offset over the stretch; it must
+give exactly what the one-occurrence-at-a-time walk (the scheduler's cron_next rules) gives, near DST
+transitions and far from them."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scheduling import schedule
+
+EXPRESSIONS = ["0 * * * *", "*/7 * * * *", "30 2 * * *", "0 9 * * 1-5", "15 1,2,3 * * *", "0 0 1 * *",
+               "59 23 * * 0", "*/20 0-3 * * *", "0 12 29 2 *"]  # fmt: skip
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "America/Santiago",
+]
+STARTS = [datetime(2026, 3, 20, tzinfo=UTC), datetime(2026, 10, 20, 13, 17, 5, 500, tzinfo=UTC),
+          datetime(2026, 6, 1, tzinfo=UTC), datetime(2027, 1, 10, 23, 59, 59, tzinfo=UTC)]  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_the_one_walk_equals_the_step_by_step_walk(zone):
+    tz = schedule.parse_timezone(zone)
+    rng = random.Random(zone)
+    for expr in EXPRESSIONS:
+        for start in STARTS:
+            after = start + timedelta(seconds=rng.randrange(0, 40 * 86400))
+            until = after + timedelta(days=rng.choice([1, 7, 15]))
+            limit = rng.choice([5, 400, 25_000])
+            args = dict(cron_expr=expr, every_seconds=None, run_at=None, tz=tz, anchor=after, after=after,
+                        until=until, limit=limit)  # fmt: skip
+            fast = schedule.occurrences("cron", **args)
+            slow = schedule._occurrences_one_by_one("cron", **args)
+            assert fast == slow, (expr, zone, after, until, limit)
+
+
+def test_a_stretch_with_a_transition_takes_the_step_by_step_walk():
+    tz = schedule.parse_timezone("Europe/Berlin")
+    spring = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    assert schedule._steady_offset(tz, spring - timedelta(days=1), spring + timedelta(days=1)) is None
+    assert schedule._steady_offset(tz, spring + timedelta(days=1), spring + timedelta(days=20)) == timedelta(
+        hours=2
+    )
