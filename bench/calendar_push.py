@@ -1,5 +1,6 @@
 """Calendar projection and push benchmark on PostgreSQL (issue 7). One command, prints one table:
 
+    REDIS_URL=redis://127.0.0.1:6379/0 uv run python bench/calendar_push.py   # with the push rows
     uv run python bench/calendar_push.py            # 500 jobs (100 hourly, 400 daily), ~19,600 week events
     uv run python bench/calendar_push.py --quick    # fewer requests
 
@@ -9,8 +10,8 @@ future alike: 100 x 168 + 400 x 7 = 19,600 events. The projector drains the log 
 throughput is events applied per second, batches of 500, materialisation included). Week views are then
 fetched through HTTP from two real Daphne servers (`manage.py runtime --no-workers`), one per feed path.
 
-Push rows (commit-to-WebSocket latency, memory per idle WebSocket client) belong to the push work: see
-the marked place in `main()`.
+With REDIS_URL set, the push rows (commit-to-WebSocket p99 with 200 clients over two servers via Redis,
+memory per idle WebSocket client) come from running bench/push_latency.py in the same run.
 """
 
 from __future__ import annotations
@@ -114,11 +115,11 @@ def start_server(port: int, **env: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=ROOT, env=full_env)
 
 
-def week_latency(projection: bool, requests: int) -> tuple[list[float], int, str]:
+def week_latency(projection: bool, requests: int, **env: str) -> tuple[list[float], int, str]:
     from tests.processes import free_port
 
     port = free_port()
-    server = start_server(port, UA_SCHED_EVENT_PROJECTION_ENABLED="1" if projection else "0")
+    server = start_server(port, UA_SCHED_EVENT_PROJECTION_ENABLED="1" if projection else "0", **env)
     params = {"start": str((clock.now() - HISTORY).timestamp()), "view": "week"}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120,
@@ -149,6 +150,26 @@ def _wait_http(client: httpx.Client) -> None:
     raise SystemExit("server did not start")
 
 
+def push_rows() -> dict[str, str]:
+    """Run bench/push_latency.py (two Daphne servers, Redis, 200 WebSocket clients) in this run and keep
+    its measured values by label; empty without REDIS_URL."""
+    if not os.environ.get("REDIS_URL"):
+        return {}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "push_latency.py")], cwd=ROOT, capture_output=True, text=True,
+        # Its own database: this run holds the benchmark lock on ours (bench/_setup.py).
+        timeout=600, env={**os.environ, "DATABASE_URL": URL.rsplit("/", 1)[0] + "/sched_bench_push"},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"bench/push_latency.py failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    values = {}
+    for line in done.stdout.splitlines():
+        label, _, rest = line.partition("  ")
+        if rest.strip():
+            values[label.strip()] = rest.split()[0]
+    return values
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
@@ -160,15 +181,22 @@ def main() -> None:
     history_events = write_history(jobs)
     applied, applied_s = drain()
     proj, proj_events, proj_path = week_latency(True, 30 if args.quick else 200)
+    # The same requests with the rendered-window cache off: every request renders the week (what the first
+    # read after each projection change costs).
+    cold, cold_events, _ = week_latency(True, 10 if args.quick else 50, UA_CALENDAR_CACHE_BYTES="0")
     scan, scan_events, scan_path = week_latency(False, 3 if args.quick else 10)
     # Counts may differ by the few occurrences that passed between the two runs (no scheduler runs here,
     # and an occurrence whose time passed without a run is not shown on either path).
     assert (proj_path, scan_path) == ("projection", "scan")
+    push = push_rows()
     speedup = statistics.median(scan) / statistics.median(proj)
     rows = [
         [f"week view p50, projection path ({proj_events:,} events, HTTP)", "<= 100 ms",
          f"{statistics.median(proj) * 1000:.1f} ms"],
         ["week view p99, projection path", "<= 250 ms", f"{pct(proj, 99) * 1000:.1f} ms"],
+        [f"week view p50, projection path, cache off ({cold_events:,} events)", "-",
+         f"{statistics.median(cold) * 1000:.1f} ms"],
+        ["week view p99, projection path, cache off", "-", f"{pct(cold, 99) * 1000:.1f} ms"],
         [f"week view p50, scan path ({scan_events:,} events)", "-",
          f"{statistics.median(scan) * 1000:.1f} ms"],
         ["projection against scan (p50 ratio)", ">= 5x", f"{speedup:.1f}x"],
@@ -176,10 +204,10 @@ def main() -> None:
          f"{applied / applied_s:,.0f} events/s"],
         [f"projector, job creations with materialisation ({created} events)", "-",
          f"{created / created_s:,.0f} events/s"],
-        # --- push rows (issue 7, push work): commit-to-WebSocket p99 with 200 clients over 2 servers via
-        # Redis (target <= 100 ms) and memory per idle WebSocket client go here. ---
-        ["push latency p99, 200 WS clients, 2 servers (push work)", "<= 100 ms", "not measured here"],
-        ["memory per idle WebSocket client (push work)", "report", "not measured here"],
+        ["push latency p99, 200 WS clients, 2 servers via Redis (bench/push_latency.py)", "<= 100 ms",
+         push.get("commit -> WebSocket receive p99 ms", "needs REDIS_URL")],
+        ["memory per idle WebSocket client (bench/push_latency.py)", "report",
+         push.get("memory per idle WebSocket client KiB", "needs REDIS_URL") + " KiB"],
     ]  # fmt: skip
     assert history_events == applied
     print(_setup.format_table(["measurement", "target", "measured"], rows))

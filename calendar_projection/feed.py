@@ -40,7 +40,7 @@ def projection_feed(
         except DatabaseError:
             # A zone Python knows and the database's tzdata does not: render in Python instead.
             pass
-    rows = list(_visible(window, source, owner_id, now).select_related("calendar_source"))
+    rows = list(visible_rows(window, source, owner_id, now).select_related("calendar_source"))
     rows += _dense_rows(window, source, owner_id, now)
     occurrences = [(_occurrence(row), info_of(row.calendar_source)) for row in rows]
     events, dense = assemble(
@@ -70,7 +70,7 @@ def _full_counts(
     return items
 
 
-def _visible(window: Window, source: str, owner_id: str | None, now: datetime) -> Any:
+def visible_rows(window: Window, source: str, owner_id: str | None, now: datetime) -> Any:
     rows = CalendarEntry.objects.filter(scheduled_at__gte=window.start, scheduled_at__lt=window.end)
     # A future occurrence whose time has passed without a run is not shown: the scheduler is about to
     # claim it or record it as missed (see expansion.py).

@@ -194,6 +194,9 @@ UA_SCHED_PUSH_SEND_BUFFER_BYTES = env.int("UA_SCHED_PUSH_SEND_BUFFER_BYTES", def
 UA_SCHED_PUSH_POLL_SECONDS = env.float("UA_SCHED_PUSH_POLL_SECONDS", default=1.0)
 UA_SCHED_PUSH_PROJECTOR_GRACE_MS = env.int("UA_SCHED_PUSH_PROJECTOR_GRACE_MS", default=250)
 UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_JOB", default=400)
+# Rendered calendar windows reused while the projection version and the clock leave them exact
+# (calendar_projection/feed_cache.py); 0 turns the cache off.
+UA_CALENDAR_CACHE_BYTES = env.int("UA_CALENDAR_CACHE_BYTES", default=64 * 1024 * 1024)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
 # A bulk job create (an array of up to 1,000 jobs) may be this large as a whole.
 UA_API_MAX_BULK_BODY_BYTES = env.int("UA_API_MAX_BULK_BODY_BYTES", default=8 * 1024 * 1024)

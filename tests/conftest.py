@@ -114,6 +114,16 @@ def _clock_released() -> Iterator[None]:
     clock.set_frozen(None)
 
 
+@pytest.fixture(autouse=True)
+def _calendar_renderings_forgotten() -> Iterator[None]:
+    """Each test's database starts afresh, and its projection versions with it: so does the cache."""
+    from calendar_projection import feed_cache
+
+    feed_cache.clear()
+    yield
+    feed_cache.clear()
+
+
 @pytest.fixture
 def frozen_now() -> Iterator[datetime]:
     """The clock held at a fixed instant: 2026-06-01 12:00:00 UTC."""
