@@ -207,7 +207,7 @@ def main() -> None:
         ["push latency p99, 200 WS clients, 2 servers via Redis (bench/push_latency.py)", "<= 100 ms",
          push.get("commit -> WebSocket receive p99 ms", "needs REDIS_URL")],
         ["memory per idle WebSocket client (bench/push_latency.py)", "report",
-         push.get("memory per idle WebSocket client KiB", "needs REDIS_URL") + " KiB"],
+         f"{push['memory per idle WebSocket client KiB']} KiB" if push else "needs REDIS_URL"],
     ]  # fmt: skip
     assert history_events == applied
     print(_setup.format_table(["measurement", "target", "measured"], rows))
