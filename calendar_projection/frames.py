@@ -3,7 +3,8 @@ entries that event changed, so a client can patch its view without refetching (s
 
 An entry removed by the event (a future occurrence dropped by a schedule change) is sent as
 `{"event_id": ..., "removed": true}`. An event that changed more than MAX_FRAME_ENTRIES entries (a new
-minutely job) sends none and `"calendar_refetch": true` instead: refetching is cheaper than the frame.
+minutely job), or that comes after its batch's frames already carry MAX_BATCH_ENTRIES, sends none and
+`"calendar_refetch": true` instead: refetching is cheaper than the frame.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from scheduling.event_log import envelope
 from scheduling.models import LifecycleEvent
 
 MAX_FRAME_ENTRIES = 500
+# And a batch's frames together carry at most this many (a bulk import of 500 hourly jobs would be 180,000
+# entries, tens of MB through Redis to every server): the frames past it say `calendar_refetch` too.
+MAX_BATCH_ENTRIES = 5_000
 
 
 def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_seq: int) -> list[EventFrame]:
@@ -43,14 +47,16 @@ def build(events: list[LifecycleEvent], batch: Batch, first_version: int, last_s
         tz_name, tz = "UTC", schedule.parse_timezone("UTC")
     by_pk = {src.pk: src for src in batch.sources.values()}
     render = _Renderer(by_pk, tz, tz_name)
+    budget = MAX_BATCH_ENTRIES
     built = []
     for offset, event in enumerate(events):
         changed = sorted(batch.touched.get(event.seq, ()))
         removed = sorted(batch.removed.get(event.seq, ()))
         frame = event_frame(envelope(event), first_version + offset, last_seq)
-        if len(changed) + len(removed) > MAX_FRAME_ENTRIES:
+        if len(changed) + len(removed) > MAX_FRAME_ENTRIES or budget < len(changed) + len(removed):
             frame["calendar_refetch"] = True  # type: ignore[typeddict-unknown-key]
         else:
+            budget -= len(changed) + len(removed)
             entries = [render(rows[eid], eid in pending) for eid in changed if eid in rows]
             frame["calendar_entries"] = entries + [{"event_id": eid, "removed": True} for eid in removed]
         built.append(frame)

@@ -119,7 +119,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+            # group_expiry: a server process that died without leaving the push group stops receiving
+            # a copy of every frame after 5 minutes (channels_redis' default is a day); live push hubs
+            # renew their membership every minute (ops_api/push/hub.py).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "group_expiry": 300},
         }
     }
 else:

@@ -42,8 +42,10 @@ logger = logging.getLogger(__name__)
 PAGE = 500
 # How long a "projector is alive" answer is trusted before asking the database again.
 PROJECTOR_CHECK_SECONDS = 5.0
-# Group membership in channels_redis expires (a day by default); renew it well before.
-GROUP_RENEW_SECONDS = 3600.0
+# Group membership in channels_redis expires (config/settings.py sets group_expiry to 300 s, so that the
+# channels of dead server processes stop receiving copies of every frame within minutes); renew it well
+# before, whether or not frames arrive.
+GROUP_RENEW_SECONDS = 60.0
 
 
 class EventLog(Protocol):
@@ -254,18 +256,18 @@ class Hub:
         layer = get_channel_layer()
         backoff = 0.5
         while True:
+            renewer: asyncio.Task | None = None
             try:
                 channel = await layer.new_channel()
                 await layer.group_add(publish.GROUP, channel)
-                renew_at = time.monotonic() + GROUP_RENEW_SECONDS
+                renewer = asyncio.create_task(self._renew_membership(layer, channel))
                 backoff = 0.5
                 while True:
                     message = await layer.receive(channel)
                     if message.get("type") == publish.MESSAGE_TYPE:
                         self._frames_arrived(message["frames"])
-                    if time.monotonic() > renew_at:
-                        await layer.group_add(publish.GROUP, channel)
-                        renew_at = time.monotonic() + GROUP_RENEW_SECONDS
+                    if renewer.done():
+                        renewer.result()  # its Redis error: reconnect below
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis down: the log path keeps clients fed meanwhile
@@ -273,6 +275,14 @@ class Hub:
                 self._bell()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+            finally:
+                if renewer is not None:
+                    renewer.cancel()
+
+    async def _renew_membership(self, layer: Any, channel: str) -> None:
+        while True:
+            await asyncio.sleep(GROUP_RENEW_SECONDS)
+            await layer.group_add(publish.GROUP, channel)
 
     async def close(self) -> None:
         for stopper in self.stoppers:

@@ -58,3 +58,16 @@ def test_frame_entries_equal_the_feed_events(monkeypatch):
     assert len(shown) > 300 and any(latest[eid]["run_id"] for eid in shown)
     for event_id in shown:
         assert latest[event_id] == feed[event_id], event_id
+
+
+def test_a_batch_of_frames_carries_at_most_its_entry_budget_and_then_asks_for_a_refetch(monkeypatch):
+    frames: list = []
+    monkeypatch.setattr(projector, "_after_commit", lambda built, *rest: frames.extend(built))
+    with clock.frozen(T0):
+        projector.project_next_batch()
+        for _ in range(20):  # 20 hourly jobs: 360 future entries each, 7,200 in one batch
+            job_services.create_job(job_payload(every="1h"), None)
+        projector.project_next_batch()
+    carried = sum(len(frame.get("calendar_entries", [])) for frame in frames)
+    assert 0 < carried <= 5_000
+    assert [frame.get("calendar_refetch", False) for frame in frames] == [False] * 13 + [True] * 7
