@@ -57,6 +57,22 @@ def manage(*args: str, env: dict[str, str], log: Path | None = None) -> subproce
     )
 
 
+def start_daphne(log: Path, **env: str) -> tuple[subprocess.Popen, int]:
+    """`daphne config.asgi:application` (the production server) on a free port, with child_env(**env);
+    returns the process and its port. The caller waits for it to answer and stops it."""
+    port = free_port()
+    out = open(log, "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=ROOT,
+        env=child_env(**env),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, port
+
+
 def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
     if process.poll() is None:
         process.send_signal(sig)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from scheduling.services import jobs as job_services
 from scheduling.services import runs as run_services
 from tests.conftest import OPERATOR_TOKEN, job_payload, requires_postgres
 from tests.faults import DatabaseProxy
-from tests.processes import ROOT, child_env, free_port, manage, stop, wait_for
+from tests.processes import child_env, manage, start_daphne, stop, wait_for
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 
@@ -65,16 +64,8 @@ def daphne(tmp_path):
     started = []
 
     def start(**env: str) -> str:
-        port = free_port()
-        log = open(tmp_path / f"daphne-{len(started)}.log", "wb")  # noqa: SIM115 - closed with the process
-        process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT,
-            env=child_env(UA_OPS_TOKEN=OPERATOR_TOKEN, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        log = tmp_path / f"daphne-{len(started)}.log"
+        process, port = start_daphne(log, **{"UA_OPS_TOKEN": OPERATOR_TOKEN, **env})
         started.append(process)
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(f"{base}/api/v1/health"), 60, 0.2)

@@ -6,7 +6,6 @@ publishes frames, with calendar entries, that reach B through Redis)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 from scheduling import clock, presence
 from tests.conftest import requires_postgres, requires_redis
 from tests.e2e.push_clients import SseReader, WebSocketReader, api, healthy
-from tests.processes import ROOT, child_env, free_port, manage, stop, wait_for
+from tests.processes import child_env, manage, start_daphne, stop, wait_for
 
 pytestmark = [requires_postgres, requires_redis, pytest.mark.django_db(transaction=True)]
 
@@ -22,16 +21,7 @@ TOKEN = "cross-process-token"
 
 
 def daphne(tmp_path, name: str, **env: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT,
-        env=child_env(UA_OPS_TOKEN=TOKEN, **env),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    process, port = start_daphne(tmp_path / f"{name}.log", UA_OPS_TOKEN=TOKEN, **env)
     return process, f"127.0.0.1:{port}"
 
 

@@ -213,10 +213,7 @@ async def test_publish_from_another_thread_reaches_the_hub_on_its_own_loop(hub_a
         thread = threading.Thread(target=publish.publish, args=([projector_frame(event)],))
         thread.start()
         thread.join(5)
-        for _ in range(100):
-            if subscription.queue:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(subscription.wake.wait(), 5)  # the hub's loop queued the frame
         assert drain(subscription) == [1]
     finally:
         unsubscribe()
