@@ -460,25 +460,6 @@ def occurrences(
         steady = _cron_in_one_offset(cron_expr, tz, _as_utc(after), until, limit)
         if steady is not None:
             return steady
-    return _occurrences_one_by_one(
-        kind, cron_expr=cron_expr, every_seconds=every_seconds, run_at=run_at, tz=tz, anchor=anchor,
-        after=after, until=until, limit=limit,
-    )  # fmt: skip
-
-
-def _occurrences_one_by_one(
-    kind: str,
-    *,
-    cron_expr: str | None,
-    every_seconds: int | None,
-    run_at: datetime | None,
-    tz: ZoneInfo,
-    anchor: datetime,
-    after: datetime,
-    until: datetime,
-    limit: int,
-) -> list[datetime]:
-    until = _as_utc(until)
     result: list[datetime] = []
     cursor = _as_utc(after)
     while len(result) < limit:
