@@ -82,16 +82,21 @@ def visible_rows(window: Window, source: str, owner_id: str | None, now: datetim
     return rows
 
 
-def _dense_rows(window: Window, source: str, owner_id: str | None, now: datetime) -> list[CalendarEntry]:
-    """The future of dense sources, which is not stored (sources.is_dense): expanded for this window,
-    bounded per source, and shaped like stored rows so both renderings treat them alike."""
+def dense_sources(source: str, owner_id: str | None) -> Any:
+    """The live dense sources (sources.is_dense) a feed with these filters shows."""
     sources = CalendarSource.objects.filter(dense=True, deleted=False)
     if source != "all":
         sources = sources.filter(source=source)
     if owner_id is not None:
         sources = sources.filter(owner_id=owner_id)
+    return sources
+
+
+def _dense_rows(window: Window, source: str, owner_id: str | None, now: datetime) -> list[CalendarEntry]:
+    """The future of dense sources, which is not stored (sources.is_dense): expanded for this window,
+    bounded per source, and shaped like stored rows so both renderings treat them alike."""
     rows: list[CalendarEntry] = []
-    for src in sources:
+    for src in dense_sources(source, owner_id):
         for row in dense_future(src, window.start, window.end, now):
             row.calendar_source = src
             rows.append(row)

@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db.models import Min
 
 from calendar_projection.expansion import upcoming
-from calendar_projection.feed import FeedRows, pending_stasis, projection_feed, visible_rows
-from calendar_projection.models import CalendarSource, ProjectionState
+from calendar_projection.feed import FeedRows, dense_sources, pending_stasis, projection_feed, visible_rows
+from calendar_projection.models import ProjectionState
 from calendar_projection.sources import recurrence_of
 from calendar_projection.window import Window
 
@@ -84,12 +84,7 @@ def next_change(window: Window, source: str, owner_id: str | None, now: datetime
     first = future.aggregate(first=Min("scheduled_at"))["first"]
     if first is not None:
         moments.append(first)
-    dense = CalendarSource.objects.filter(dense=True, deleted=False)
-    if source != "all":
-        dense = dense.filter(source=source)
-    if owner_id is not None:
-        dense = dense.filter(owner_id=owner_id)
-    for src in dense:
+    for src in dense_sources(source, owner_id):
         moments += upcoming(recurrence_of(src), now, window.end, 1)
     return min(moments) if moments else None
 
