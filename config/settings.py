@@ -200,6 +200,9 @@ UA_CALENDAR_MAX_OCCURRENCES_PER_JOB = env.int("UA_CALENDAR_MAX_OCCURRENCES_PER_J
 # Rendered calendar windows reused while the projection version and the clock leave them exact
 # (calendar_projection/feed_cache.py); 0 turns the cache off.
 UA_CALENDAR_CACHE_BYTES = env.int("UA_CALENDAR_CACHE_BYTES", default=64 * 1024 * 1024)
+# How long a calendar read waits for a live projector to apply what the log holds (read your writes;
+# calendar_projection/freshness.py); 0 answers at once.
+UA_CALENDAR_CATCH_UP_MS = env.int("UA_CALENDAR_CATCH_UP_MS", default=500)
 UA_API_MAX_BODY_BYTES = env.int("UA_API_MAX_BODY_BYTES", default=64 * 1024)
 # A bulk job create (an array of up to 1,000 jobs) may be this large as a whole.
 UA_API_MAX_BULK_BODY_BYTES = env.int("UA_API_MAX_BULK_BODY_BYTES", default=8 * 1024 * 1024)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from calendar_projection.feed_cache import cached_feed
+from calendar_projection.freshness import caught_up_state
 from calendar_projection.models import current_state
 from calendar_projection.scan import scan_feed
 from calendar_projection.shapes import LEGEND, local_iso
@@ -50,6 +51,7 @@ def _respond(window: Window, source: str, owner: str | None, now: Any) -> HttpRe
     # Until the projector has built the read model there is nothing to read: answer from the scan path
     # (and say so in `path`) rather than with an empty calendar.
     if settings.UA_SCHED_EVENT_PROJECTION_ENABLED and state.updated_at is not None:
+        state = caught_up_state(state)
         rows = cached_feed(window, source, owner, now, limit, state)
         events_json, dense, stasis_queue = rows.events_json, rows.always_running, rows.stasis_queue
         path = "projection"
