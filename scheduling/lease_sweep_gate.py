@@ -17,7 +17,8 @@ the database (its gate closes) or silent for that long: it slept through the out
 waited for a pooled connection until the database came back, and the pool's health check handed it a
 fresh session, so that nothing failed. Both restart the unbroken stretch no earlier than the database's
 return at T, so no lease is expired before T + lease. A holder alive at T renews within about a second of
-T, well inside that period, and its leases then run from that renewal. A holder that is really gone never
+T, well inside that period (the scheduler's own connection is not pooled, so nothing delays its
+reconnect), and its leases then run from that renewal. A holder that is really gone never
 renews, and its runs are finished one lease period later than they would otherwise be. A scheduler that
 sees leases in flight therefore reads the database at least every LOOK_EVERY of a lease, so that in normal
 operation its access stays unbroken. (A fault that leaves a sweeper's session intact while the holder's

@@ -78,6 +78,23 @@ class Scheduler:
     async def _db(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._db_executor, fn, *args)
 
+    @staticmethod
+    def _use_a_connection_of_its_own() -> None:
+        """The scheduler's database thread connects directly, outside the server's connection pool.
+
+        It holds one connection for its whole life, so a pool saves it nothing, and a pool's reconnect
+        backoff would cost it its leases: after an outage a pool that gave up reconnecting leaves a waiting
+        caller blocked until its own timeout (10 s), and one still backing off waits out its delay. A
+        holder blocked like that renews its leases later than a sweeper whose pool reconnected at once,
+        past the sweeper's one lease period (see lease_sweep_gate), and its runs would end "scheduler
+        lost". Connecting directly, each round after the outage reconnects at once and renews first.
+        """
+        options = connection.settings_dict.get("OPTIONS", {})
+        if "pool" in options:
+            connection.close()
+            unpooled = {key: value for key, value in options.items() if key != "pool"}
+            connection.settings_dict = {**connection.settings_dict, "OPTIONS": unpooled}
+
     def _count_statements(self) -> None:
         """Count this scheduler's SQL statements (its idle cost is a benchmarked number)."""
 
@@ -107,6 +124,7 @@ class Scheduler:
         # A thread parked on stop.wait() rings the loop awake at once when shutdown is requested.
         stop_waiter = threading.Thread(target=self._ring_when_set, args=(stop,), daemon=True)
         stop_waiter.start()
+        await self._db(self._use_a_connection_of_its_own)
         await self._db(self._count_statements)
         started = clock.now()
         logger.info("scheduler %s started", self.worker_id, extra={"action": "scheduler_started"})

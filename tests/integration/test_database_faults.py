@@ -147,11 +147,6 @@ def unreachable_answer(base: str, method: str) -> tuple[int, str | None, bool]:
     return response.status_code, body.get("error"), retry_after.isdigit() and int(retry_after) > 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the heartbeat run (not the cron run) still ended 'scheduler lost' in one full CI run after the "
-    "lease-sweep gate learned about silences; the heartbeat lease path across an outage is open (issue 6)",
-)
 def test_runs_in_flight_across_an_outage_longer_than_their_lease_keep_their_real_outcome(proxy, schedulers):
     lease = 3
     schedulers(2, DATABASE_URL=proxied_url(proxy), UA_RUN_LEASE_SECONDS=str(lease))
