@@ -226,10 +226,24 @@ def replay_path(conn: Connection) -> str:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time used so far by all threads of a process (user + system). On a busy shared box wall-clock
-    latency mostly measures the run queue; the server's own CPU per request does not."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time used so far by a process and its child processes (all threads, user + system): the
+    runtime's server children with --server-processes. On a busy shared box wall-clock latency mostly
+    measures the run queue; the server's own CPU per request does not."""
+
+    def own(stat: str) -> tuple[int, float]:
+        fields = stat.rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    total = own(Path(f"/proc/{pid}/stat").read_text())[1]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent, seconds = own((entry / "stat").read_text())
+            except OSError:
+                continue
+            if parent == pid:
+                total += seconds
+    return total
 
 
 def settle(timeout: float = 300.0) -> None:
@@ -252,15 +266,15 @@ def settle(timeout: float = 300.0) -> None:
     raise SystemExit("the projector did not catch up with the log within 300 s")
 
 
-def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple]:
+def one_round(bare: tuple[str, int, int], counts: list[int], start_product, stop_products, args):
+    """Every row once: the baseline, then each runtime (started for its rows and stopped after them)."""
     n, rows = args.requests, []
-    pids = {bare: args.bare_pid, product: args.product_pid}
-    mark = {"cpu": 0.0, "pid": args.bare_pid}
+    mark = {"cpu": 0.0, "pid": bare[2]}
 
-    def begin(port: int) -> None:
-        if port == product:
+    def begin(pid: int) -> None:
+        if pid != bare[2]:
             settle()
-        mark["pid"], mark["cpu"] = pids[port], cpu_seconds(pids[port])
+        mark["pid"], mark["cpu"] = pid, cpu_seconds(pid)
 
     def add(label: str, latencies: list[float], rate: float, untimed: int = 50) -> None:
         # CPU is read around the whole row, warm-up requests included.
@@ -268,43 +282,47 @@ def one_round(bare: int, product: int, args: argparse.Namespace) -> list[tuple]:
         rows.append(
             (label, percentile(latencies, 0.5) * 1e3, percentile(latencies, 0.99) * 1e3, rate, cpu_ms)
         )
-        begin(product)
+        begin(mark["pid"])
 
-    begin(bare)
-    conn = Connection(bare)
-    add("bare ASGI app (Daphne baseline)", *timed(conn, "GET", "/", n, 50, expect=200))
+    begin(bare[2])
+    conn = Connection(bare[1])
+    add(bare[0], *timed(conn, "GET", "/", n, 50, expect=200))
     conn.close()
-    conn = Connection(product)
-    begin(product)
-    add(
-        "GET /static/nonexistent.css (404, no DB)",
-        *timed(conn, "GET", "/static/nonexistent.css", n, 50, expect=404),
-    )
-    add("GET /api/v1/health", *timed(conn, "GET", "/api/v1/health", n, 50, expect=200))
-    add(
-        "GET /api/v1/ops/scheduling/events?limit=1", *timed(conn, "GET", replay_path(conn), n, 50, expect=200)
-    )
-    add(
-        "POST /api/v1/cron/jobs, 1 client",
-        *timed(conn, "POST", "/api/v1/cron/jobs", args.posts, 20, body_for=job_body, expect=201),
-        untimed=20,
-    )
-    conn.close()
-    add(
-        f"POST /api/v1/cron/jobs, {args.clients} clients",
-        *concurrent_posts(product, args.clients, args.duration),
-        untimed=10 * args.clients,
-    )
-    seconds = bulk_create(product, args.bulk, 1000)
-    rows.append(
-        (
-            f"bulk create {args.bulk:,} jobs ({args.bulk // 1000} x 1,000), total s",
-            seconds or float("nan"),
-            0.0,
-            args.bulk / seconds if seconds else float("nan"),
-            float("nan"),
+    for count in counts:
+        name, port, pid = start_product(count)
+        begin(pid)
+        conn = Connection(port)
+        add(
+            f"{name}: GET /static/nonexistent.css (404, no DB)",
+            *timed(conn, "GET", "/static/nonexistent.css", n, 50, expect=404),
         )
-    )
+        add(f"{name}: GET /api/v1/health", *timed(conn, "GET", "/api/v1/health", n, 50, expect=200))
+        add(
+            f"{name}: GET /api/v1/ops/scheduling/events?limit=1",
+            *timed(conn, "GET", replay_path(conn), n, 50, expect=200),
+        )
+        add(
+            f"{name}: POST /api/v1/cron/jobs, 1 client",
+            *timed(conn, "POST", "/api/v1/cron/jobs", args.posts, 20, body_for=job_body, expect=201),
+            untimed=20,
+        )
+        conn.close()
+        add(
+            f"{name}: POST /api/v1/cron/jobs, {args.clients} clients",
+            *concurrent_posts(port, args.clients, args.duration),
+            untimed=10 * args.clients,
+        )
+        seconds = bulk_create(port, args.bulk, 1000)
+        rows.append(
+            (
+                f"{name}: bulk create {args.bulk:,} jobs ({args.bulk // 1000} x 1,000), total s",
+                seconds or float("nan"),
+                0.0,
+                args.bulk / seconds if seconds else float("nan"),
+                float("nan"),
+            )
+        )
+        stop_products()
     return rows
 
 
@@ -332,6 +350,13 @@ def main() -> None:
         default=str(REPO_ROOT),
         help="source tree whose manage.py to serve (e.g. an export of an older commit)",
     )
+    parser.add_argument(
+        "--server-processes",
+        type=lambda text: [int(part) for part in text.split(",")],
+        default=[1, 2],
+        help="runtimes to measure, by their --server-processes (default 1,2: the one-process runtime, "
+        "then the runtime serving from 2 processes)",
+    )
     parser.add_argument("--keep-running", action="store_true", help="leave the servers up (for profiling)")
     args = parser.parse_args()
 
@@ -348,7 +373,7 @@ def main() -> None:
         "UA_LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }
-    bare_port, product_port = free_port(), free_port()
+    bare_port = free_port()
     logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
     bare = start(
         [
@@ -364,20 +389,37 @@ def main() -> None:
         env,
         logs / "bench_api_bare.log",
     )
-    product = start(
-        [sys.executable, "manage.py", "runtime", "--port", str(product_port)],
-        env,
-        logs / "bench_api_runtime.log",
-        cwd=args.product_dir,
-    )
+    product_servers: list[subprocess.Popen] = []
+
+    def start_product(count: int) -> tuple[str, int, int]:
+        """One runtime at a time: two would each run a scheduler and a projector on this database."""
+        port = free_port()
+        name = "runtime" if count == 1 else f"runtime, {count} server processes"
+        command = [sys.executable, "manage.py", "runtime", "--port", str(port)]
+        if count > 1:
+            command += ["--server-processes", str(count)]
+        process = start(command, env, logs / f"bench_api_runtime_{count}.log", cwd=args.product_dir)
+        product_servers.append(process)
+        wait_ready(port, "/api/v1/health", process)
+        print(f"{name}: pid {process.pid} port {port}", flush=True)
+        return name, port, process.pid
+
+    def stop_products() -> None:
+        while product_servers:
+            stop(product_servers.pop())
+
     try:
         wait_ready(bare_port, "/", bare)
-        wait_ready(product_port, "/api/v1/health", product)
-        args.bare_pid, args.product_pid = bare.pid, product.pid
-        print(f"servers: bare pid {bare.pid} port {bare_port}, runtime pid {product.pid} port {product_port}")
+        print(f"bare ASGI app: pid {bare.pid} port {bare_port}")
         rounds = []
         for number in range(1, args.rounds + 1):
-            rows = one_round(bare_port, product_port, args)
+            rows = one_round(
+                ("bare ASGI app (Daphne baseline)", bare_port, bare.pid),
+                args.server_processes,
+                start_product,
+                stop_products,
+                args,
+            )
             rounds.append(rows)
             print(f"\nround {number} (load avg {os.getloadavg()[0]:.2f})\n{render(rows)}", flush=True)
         if args.rounds > 1:
@@ -387,10 +429,11 @@ def main() -> None:
             ]
             print(f"\nmedian of {args.rounds} rounds\n{render(median)}")
         if args.keep_running:
+            start_product(args.server_processes[-1])
             print("servers left running; press Ctrl-C to stop", flush=True)
             signal.pause()
     finally:
-        stop(product)
+        stop_products()
         stop(bare)
 
 

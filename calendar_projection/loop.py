@@ -12,6 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from calendar_projection import publish
 from calendar_projection.projector import project_next_batch, roll_forward
 from scheduling import clock, doorbell, presence, wakeups
 
@@ -51,6 +52,7 @@ class Projector:
         threading.Thread(target=ring_on_stop, daemon=True).start()
         started = clock.now()
         logger.info("projector %s started", self.worker_id, extra={"action": "projector_started"})
+        publish.projector_started_here(True)
         try:
             while not stop.is_set():
                 # Cleared before the work: a ring during the work keeps it set, so nothing is slept through.
@@ -59,6 +61,7 @@ class Projector:
                 if not more and not stop.is_set():
                     self.wake.wait(poll_floor())
         finally:
+            publish.projector_started_here(False)
             unsubscribe()
             listener_stop.set()
             try:

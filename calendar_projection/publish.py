@@ -84,6 +84,27 @@ def uses_in_memory_layer() -> bool:
     return backend.endswith("InMemoryChannelLayer")
 
 
+_projectors_here = 0
+
+
+def projector_started_here(running: bool) -> None:
+    """A projector loop in this process starts (True) or stops (False)."""
+    global _projectors_here
+    with _local_lock:
+        _projectors_here += 1 if running else -1
+
+
+def frames_reach_this_process() -> bool:
+    """Whether a live projector's frames can arrive here: through Redis from any process, or in-process
+    when a projector runs in this very process. Without Redis, a projector in another process (`run_projector`
+    beside Daphne, or the runtime's own with `--server-processes`) publishes into its own memory only, so a
+    hub must not wait for its frames (the projector grace) and reads the log at once instead."""
+    if not uses_in_memory_layer():
+        return True
+    with _local_lock:
+        return _projectors_here > 0
+
+
 # --- in-process delivery (in-memory layer) ---------------------------------------------------------------
 
 _local_receivers: list[Callable[[list[EventFrame]], None]] = []

@@ -182,6 +182,9 @@ UA_DEFAULT_TARGET_URL = env.str("UA_DEFAULT_TARGET_URL", default="")
 UA_DEFAULT_TIMEZONE = env.str("UA_DEFAULT_TIMEZONE", default="UTC")
 UA_SCHED_EVENT_BUS_MAX = env.int("UA_SCHED_EVENT_BUS_MAX", default=5000)
 UA_SCHED_EVENT_PROJECTION_ENABLED = env.bool("UA_SCHED_EVENT_PROJECTION_ENABLED", default=True)
+# `manage.py runtime` serves HTTP from this many processes on one port (PostgreSQL only; 1 serves from the
+# runtime's own process, beside its scheduler and projector).
+UA_SERVER_PROCESSES = env.int("UA_SERVER_PROCESSES", default=1)
 UA_SCHED_PUSH_ENABLED = env.bool("UA_SCHED_PUSH_ENABLED", default=True)
 UA_SCHED_PUSH_CLIENT_ENABLED = env.bool(
     "UA_SCHED_PUSH_CLIENT_ENABLED", default=env.bool("NEXT_PUBLIC_UA_SCHED_PUSH_ENABLED", default=True)

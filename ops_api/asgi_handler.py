@@ -98,10 +98,8 @@ class SyncChainASGIHandler(ASGIHandler):
 
         # As Django does: a disconnect while the response is produced or sent cancels it (an SSE stream
         # stops; a synchronous view runs to its end on its thread, but nothing more is sent).
-        tasks = [
-            asyncio.create_task(self.listen_for_disconnect(receive)),
-            asyncio.create_task(process_request()),
-        ]
+        producer = asyncio.create_task(process_request())
+        tasks = [asyncio.create_task(self.listen_for_disconnect(receive)), producer]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in tasks:
             if task.done():
@@ -119,7 +117,7 @@ class SyncChainASGIHandler(ASGIHandler):
                 except asyncio.CancelledError:
                     pass
         try:
-            response = tasks[1].result()
+            response = producer.result()
         except asyncio.CancelledError:
             await signals.request_finished.asend(sender=self.__class__)
         else:
@@ -132,10 +130,9 @@ class SyncChainASGIHandler(ASGIHandler):
         response that holds its whole body (`request_finished`)."""
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, error_response = self.create_request(scope, body_file)
-        if request is None:
-            response = error_response
-        else:
-            response = self.get_response(request)
+        response: HttpResponseBase | None = error_response if request is None else self.get_response(request)
+        if response is None:  # create_request gives a request or an error response, never neither
+            raise RuntimeError("no response for the request")
         response._handler_class = self.__class__  # type: ignore[attr-defined]  # as Django sets it
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size

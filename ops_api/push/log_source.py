@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from channels.db import database_sync_to_async
 
+from calendar_projection import publish
 from calendar_projection.models import current_state
 from scheduling import event_log, presence
 from scheduling.event_pages import read_page
@@ -71,4 +72,7 @@ def _head() -> int:
 
 
 def _projector_live() -> bool:
+    """A projector that can deliver frames to this process is alive (publish.frames_reach_this_process)."""
+    if not publish.frames_reach_this_process():
+        return False
     return presence.status_of("projector")["status"] == "running"

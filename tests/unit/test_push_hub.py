@@ -217,3 +217,34 @@ async def test_publish_from_another_thread_reaches_the_hub_on_its_own_loop(hub_a
         assert drain(subscription) == [1]
     finally:
         unsubscribe()
+
+
+def test_a_hub_waits_for_projector_frames_only_when_they_can_reach_its_process(settings):
+    """Without Redis a projector in another process publishes into its own memory: the hub must read the
+    log at once instead of giving it the grace (with `runtime --server-processes` every server is such a
+    process). An in-process projector, or Redis, can deliver."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    assert not publish.frames_reach_this_process()
+    publish.projector_started_here(True)
+    try:
+        assert publish.frames_reach_this_process()
+    finally:
+        publish.projector_started_here(False)
+    assert not publish.frames_reach_this_process()
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
+    assert publish.frames_reach_this_process()
+
+
+@pytest.mark.django_db
+def test_a_live_projector_in_another_process_without_redis_is_not_waited_for(settings):
+    from ops_api.push.log_source import _projector_live
+    from scheduling import clock, presence
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    presence.announce("projector", "projector-elsewhere", clock.now())
+    assert _projector_live() is False
+    publish.projector_started_here(True)
+    try:
+        assert _projector_live() is True
+    finally:
+        publish.projector_started_here(False)

@@ -4,13 +4,24 @@ serves HTTP and WebSocket with Daphne while the scheduler and projector run besi
 The listening socket is made first, before migrations, the banner or any worker: a port that is taken
 ends the command at once with one error line, having printed no token and written no run or event
 (contract §8). Daphne then adopts that very socket (`fd:` endpoint), so nothing can take the port between
-the check and the serving."""
+the check and the serving.
+
+`--server-processes N` (PostgreSQL only) serves from N child processes that all accept on that one
+socket, so requests use every core instead of sharing one interpreter lock with each other and with the
+scheduler and projector, which stay in this process. The children get the listening socket and the
+operator token by inheritance (never on a command line), die with this process (PR_SET_PDEATHSIG), and
+one that exits unexpectedly is started again."""
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from typing import Any
 
 from django.conf import settings
@@ -30,19 +41,42 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-workers", action="store_true", help="serve only; run no scheduler here")
+        parser.add_argument(
+            "--server-processes",
+            type=int,
+            default=None,
+            help="serve HTTP from this many processes sharing the port (PostgreSQL only; default "
+            "UA_SERVER_PROCESSES, 1: serve from this process)",
+        )
+        # Internal: a server child of --server-processes, serving on an inherited listening socket.
+        parser.add_argument("--serve-fd", type=int, default=None, help=argparse_suppress())
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["serve_fd"] is not None:
+            self._serve_inherited(options["serve_fd"])
+            return
         host = options["host"]
+        processes = options["server_processes"] or settings.UA_SERVER_PROCESSES
+        if processes < 1:
+            raise CommandError("--server-processes must be at least 1")
+        if processes > 1 and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+            raise CommandError(
+                "--server-processes above 1 needs PostgreSQL (set DATABASE_URL=postgres://...)"
+            )
         listener = listen(host, options["port"])
         port = listener.getsockname()[1]
         call_command("migrate", interactive=False, verbosity=0)
         self._announce_auth(host, port)
         workers = [] if options["no_workers"] else embedded.start_workers()
         try:
-            self._serve(listener, host, port)
+            if processes > 1:
+                ServerProcesses(listener, processes, self.stdout).run()
+            else:
+                self._serve(listener, host, port)
         finally:
             embedded.stop_workers(workers)
             self.stdout.write("Scheduling Runtime stopped.")
+            self.stdout.flush()
 
     def _announce_auth(self, host: str, port: int) -> None:
         base = f"http://{host}:{port}"
@@ -62,12 +96,15 @@ class Command(BaseCommand):
         self.stdout.write("Ctrl-C (or SIGTERM) stops the runtime.")
         self.stdout.flush()
 
+    def _serve_inherited(self, fd: int) -> None:
+        """A server child: Daphne on the listening socket its parent made (already migrated)."""
+        from daphne.endpoints import build_endpoint_description_strings
+
+        _run_daphne(build_endpoint_description_strings(file_descriptor=fd))
+
     def _serve(self, listener: socket.socket, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings
-        from daphne.server import Server
 
-        # The deployment names its ASGI app in settings; ops_api never imports the project package.
-        application = import_string(settings.ASGI_APPLICATION)
         if listener.family == socket.AF_INET:
             # Twisted adopts the descriptor and closes it when done: hand it over, do not close it twice.
             endpoints = build_endpoint_description_strings(file_descriptor=listener.detach())
@@ -76,13 +113,107 @@ class Command(BaseCommand):
             # check; a port taken in between still stops the server (Daphne stops on a listen failure).
             listener.close()
             endpoints = build_endpoint_description_strings(host=host, port=port)
-        Server(
-            application=application,
-            endpoints=endpoints,
-            action_logger=None,
-            http_timeout=None,
-            websocket_timeout=86400,
-        ).run()
+        _run_daphne(endpoints)
+
+
+def _run_daphne(endpoints: list[str]) -> None:
+    from daphne.server import Server
+
+    # The deployment names its ASGI app in settings; ops_api never imports the project package.
+    application = import_string(settings.ASGI_APPLICATION)
+    Server(
+        application=application,
+        endpoints=endpoints,
+        action_logger=None,
+        http_timeout=None,
+        websocket_timeout=86400,
+    ).run()
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+class ServerProcesses:
+    """N `runtime --serve-fd` children accepting on one listening socket, kept running until this process
+    is asked to stop (SIGINT or SIGTERM), then stopped with SIGTERM (Daphne closes its connections)."""
+
+    RESTART_DELAY_SECONDS = 1.0
+    STOP_GRACE_SECONDS = 10.0
+
+    def __init__(self, listener: socket.socket, count: int, stdout: Any) -> None:
+        self.listener, self.count, self.stdout = listener, count, stdout
+        self.stopping = threading.Event()
+        self.children: list[subprocess.Popen] = []
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self.children = [self._start() for _ in range(self.count)]
+            self.stdout.write(
+                f"Serving from {self.count} processes: {' '.join(str(c.pid) for c in self.children)}"
+            )
+            self.stdout.flush()
+            while not self.stopping.wait(0.5):
+                for index, child in enumerate(self.children):
+                    if child.poll() is not None and not self.stopping.is_set():
+                        logger.error(
+                            "server process %s exited with %s; starting another",
+                            child.pid,
+                            child.returncode,
+                            extra={"action": "server_process_exited"},
+                        )
+                        self.stopping.wait(self.RESTART_DELAY_SECONDS)
+                        if not self.stopping.is_set():
+                            self.children[index] = self._start()
+        finally:
+            self._stop_children()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.listener.close()
+
+    def _stop(self, signum: int, frame: Any) -> None:
+        self.stopping.set()
+
+    def _start(self) -> subprocess.Popen:
+        fd = self.listener.fileno()
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
+        }
+        if settings.UA_OPS_TOKEN:
+            env["UA_OPS_TOKEN"] = settings.UA_OPS_TOKEN  # a generated token too; inherited, never printed
+        return subprocess.Popen(
+            [sys.executable, os.path.abspath(sys.argv[0]), "runtime", "--serve-fd", str(fd)],
+            pass_fds=[fd],
+            env=env,
+            preexec_fn=_die_with_parent,
+        )
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self.children:
+            try:
+                child.wait(self.STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a SIGKILLed runtime must not leave servers behind (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def listen(host: str, port: int) -> socket.socket:
