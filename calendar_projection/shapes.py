@@ -134,21 +134,36 @@ class FutureBody:
             del event[name]
         event["scheduled_at_epoch"], event["scheduled_at_utc"] = _EPOCH, _UTC
         text = json.dumps(event, separators=(",", ":"))
-        self._parts = [json.dumps(marker) for marker in (_ID, _EPOCH, _UTC)]
-        self._template: str | None = text
         self._info, self._status, self._owner = info, status, owner_id
-        if any(text.count(part) != 1 for part in self._parts):  # a title holding a marker: render fully
-            self._template = None
+        # The template cut at its three placeholders, kept in the order they appear in: a body is then
+        # one join of seven strings. None when a title holds a marker: such bodies are rendered in full.
+        self._segments: list[str] | None = None
+        self._order: list[int] = []
+        markers = [json.dumps(marker) for marker in (_ID, _EPOCH, _UTC)]
+        if all(text.count(marker) == 1 for marker in markers):
+            self._order = sorted(range(3), key=lambda index: text.index(markers[index]))
+            self._segments, rest = [], text
+            for index in self._order:
+                before, _, rest = rest.partition(markers[index])
+                self._segments.append(before)
+            self._segments.append(rest)
+        # An id is "<source>|<source_ref>|<epoch seconds>": its JSON is the prefix's JSON plus digits.
+        self._id_prefix = f"{info.source}|{info.source_ref}|"
+        self._id_prefix_json = json.dumps(self._id_prefix)[:-1]
 
     def render(self, event_id: str, moment: datetime) -> str:
-        if self._template is None:
+        segments = self._segments
+        if segments is None:
             return static_body(Occurrence(event_id, moment, self._status, self._owner), self._info, False)
-        id_part, epoch_part, utc_part = self._parts
+        if event_id.startswith(self._id_prefix):
+            id_json = self._id_prefix_json + event_id[len(self._id_prefix) :] + '"'
+        else:
+            id_json = json.dumps(event_id)
         # A float's repr is its JSON, and an ISO time needs no escaping.
-        return (
-            self._template.replace(id_part, json.dumps(event_id))
-            .replace(epoch_part, repr(moment.timestamp()))
-            .replace(utc_part, f'"{iso(moment)}"')
+        values = (id_json, repr(moment.timestamp()), f'"{iso(moment)}"')
+        first, second, third = self._order
+        return "".join(
+            (segments[0], values[first], segments[1], values[second], segments[2], values[third], segments[3])
         )
 
 

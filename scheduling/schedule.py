@@ -408,6 +408,19 @@ def every_next(every_seconds: int, anchor: datetime, after: datetime) -> datetim
     return anchor + ((after - anchor) // step + 1) * step
 
 
+def _every_lattice(
+    every_seconds: int, anchor: datetime, after: datetime, until: datetime, limit: int
+) -> list[datetime]:
+    """The lattice anchor + k*every in (after, until], as every_next() would step it, in one go (a new
+    hourly job's 15-day calendar future is 360 of them)."""
+    first = every_next(every_seconds, anchor, after)
+    if first > until:
+        return []
+    step = timedelta(seconds=every_seconds)
+    count = min(limit, (until - first) // step + 1)
+    return [first + k * step for k in range(count)]
+
+
 def _missing(kind: str, field: str) -> ScheduleError:
     return ScheduleError(field, f"required for kind {kind!r}")
 
@@ -460,6 +473,8 @@ def occurrences(
         steady = _cron_in_one_offset(cron_expr, tz, _as_utc(after), until, limit)
         if steady is not None:
             return steady
+    if kind == "every" and every_seconds is not None and limit > 0:
+        return _every_lattice(every_seconds, anchor, _as_utc(after), until, limit)
     result: list[datetime] = []
     cursor = _as_utc(after)
     while len(result) < limit:

@@ -59,3 +59,25 @@ def test_a_stretch_with_a_transition_takes_the_step_by_step_walk():
     assert schedule._steady_offset(tz, spring + timedelta(days=1), spring + timedelta(days=20)) == timedelta(
         hours=2
     )
+
+
+def test_the_every_lattice_equals_stepping_every_next():
+    """Interval jobs are expanded as one lattice: the same moments every_next() steps to, bounds included."""
+    rng = random.Random(7)
+    for _ in range(300):
+        every = rng.choice([60, 61, 3600, 5400, 86400, 7 * 86400 + 13])
+        anchor = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(0, 90 * 86400))
+        after = anchor + timedelta(
+            seconds=rng.randrange(-5 * every, 60 * 86400), microseconds=rng.choice([0, 7])
+        )
+        until = after + timedelta(seconds=rng.choice([0, every, every * 3, 15 * 86400]))
+        limit = rng.choice([1, 5, 400, 25_000])
+        args = dict(cron_expr=None, every_seconds=every, run_at=None, tz=UTC, anchor=anchor, after=after,
+                    until=until, limit=limit)  # fmt: skip
+        stepped, cursor = [], after
+        while len(stepped) < limit:
+            cursor = schedule.every_next(every, anchor, cursor)
+            if cursor > until:
+                break
+            stepped.append(cursor)
+        assert schedule.occurrences("every", **args) == stepped, (every, anchor, after, until, limit)
