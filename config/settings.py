@@ -223,6 +223,9 @@ UA_MISSED_RUN_RECORD_LIMIT = env.int("UA_MISSED_RUN_RECORD_LIMIT", default=100)
 UA_METRICS_FLUSH_SECONDS = env.float("UA_METRICS_FLUSH_SECONDS", default=1.5)
 # The projector's polling floor under NOTIFY and the doorbell (SQLite polls at most every 2 s).
 UA_PROJECTOR_POLL_SECONDS = env.float("UA_PROJECTOR_POLL_SECONDS", default=5.0)
+# `run_projector` lowers its CPU priority by this much (os.nice; 0: unchanged): projecting a burst of new
+# jobs is heavy, and on shared cores it must not slow the API and the scheduler down.
+UA_PROJECTOR_NICE = env.int("UA_PROJECTOR_NICE", default=10)
 UA_METRICS_PUBLIC = env.bool("UA_METRICS_PUBLIC", default=False)
 # Base URL used in notification action links.
 UA_PUBLIC_BASE_URL = env.str("UA_PUBLIC_BASE_URL", default="")

@@ -26,9 +26,11 @@ def _loops() -> list[tuple[str, Callable[[threading.Event], None]]]:
     return [("scheduler", run_forever), ("projector", run_projector)]
 
 
-def start_workers() -> list[Worker]:
+def start_workers(names: tuple[str, ...] = ("scheduler", "projector")) -> list[Worker]:
     workers = []
     for name, loop in _loops():
+        if name not in names:
+            continue
         stop = threading.Event()
         thread = threading.Thread(target=loop, args=(stop,), name=name, daemon=True)
         thread.start()

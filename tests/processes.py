@@ -41,7 +41,15 @@ def test_database_url() -> str:
 
 
 def child_env(**overrides: str) -> dict[str, str]:
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1", **overrides}
+    # Projector processes keep normal CPU priority here: in a test they share the cores with the other
+    # test worker, and a test waits for what they project (production lowers it, UA_PROJECTOR_NICE).
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        "UA_PROJECTOR_NICE": "0",
+        **overrides,
+    }
     return env
 
 

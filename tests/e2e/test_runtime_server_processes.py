@@ -39,6 +39,15 @@ def _server_pids(log: Path) -> list[int]:
     return [int(pid) for pid in match.group(1).split()] if match else []
 
 
+def _projector_pid(log: Path) -> int | None:
+    match = re.search(r"Projector process: (\d+)", log.read_text())
+    return int(match.group(1)) if match else None
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -54,18 +63,23 @@ def test_two_server_processes_serve_one_port_restart_when_killed_and_stop_with_t
     port, log = free_port(), tmp_path / "runtime.log"
     process = manage(
         "runtime", "--port", str(port), "--server-processes", "2",
-        env=child_env(UA_OPS_TOKEN=TOKEN, UA_OPS_AUTH="on"), log=log,
+        env=child_env(UA_OPS_TOKEN=TOKEN, UA_OPS_AUTH="on", UA_PROJECTOR_NICE="10"), log=log,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         servers = wait_for(lambda: len(_server_pids(log)) == 2 and _server_pids(log), 90, 0.2)
-        assert set(servers) <= _children_of(process.pid)
+        projector = wait_for(lambda: _projector_pid(log), 30, 0.2)
+        assert {*servers, projector} <= _children_of(process.pid)
+        # The projector is a process of its own at a lower CPU priority (UA_PROJECTOR_NICE, 10).
+        wait_for(lambda: _nice(projector) == 10, 30, 0.2)
         with httpx.Client(base_url=base, headers=HEADERS, timeout=30) as client:
             wait_for(lambda: client.get("/api/v1/health").status_code == 200, 60, 0.2)
             # Many connections, each a fresh accept: the kernel spreads them over both processes, and every
             # one sees the same database (a job made through one process is read back through another).
             created = [client.post("/api/v1/cron/jobs", json=job_payload()) for _ in range(4)]
             assert [response.status_code for response in created] == [201] * 4
+            projector_state = lambda: client.get("/api/v1/health").json()["projector"]["status"]  # noqa: E731
+            wait_for(lambda: projector_state() == "running", 60, 0.2)
         for response in created:
             job_id = response.json()["job"]["job_id"]
             assert httpx.get(f"{base}/api/v1/cron/jobs/{job_id}", headers=HEADERS).status_code == 200
@@ -74,7 +88,7 @@ def test_two_server_processes_serve_one_port_restart_when_killed_and_stop_with_t
             assert TOKEN not in Path(f"/proc/{pid}/cmdline").read_text()
 
         os.kill(servers[0], signal.SIGKILL)
-        replaced = wait_for(lambda: (set(_children_of(process.pid)) - set(servers)) or None, 30, 0.2)
+        replaced = wait_for(lambda: (_children_of(process.pid) - {*servers, projector}) or None, 30, 0.2)
         assert servers[1] in _children_of(process.pid)
         wait_for(
             lambda: all(httpx.get(f"{base}/api/v1/health").status_code == 200 for _ in range(4)), 60, 0.2
@@ -83,7 +97,7 @@ def test_two_server_processes_serve_one_port_restart_when_killed_and_stop_with_t
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
         assert "Scheduling Runtime stopped." in log.read_text()
-        for pid in [servers[1], *replaced]:
+        for pid in [servers[1], projector, *replaced]:
             wait_for(lambda pid=pid: not _alive(pid), 15, 0.1)
     finally:
         stop(process)

@@ -67,10 +67,13 @@ class Command(BaseCommand):
         port = listener.getsockname()[1]
         call_command("migrate", interactive=False, verbosity=0)
         self._announce_auth(host, port)
-        workers = [] if options["no_workers"] else embedded.start_workers()
+        # With server processes, the projector is a process too (run_projector, at a lower CPU priority):
+        # its frames could not reach the servers' push hubs from this process anyway (no shared memory).
+        threads = ("scheduler",) if processes > 1 else ("scheduler", "projector")
+        workers = [] if options["no_workers"] else embedded.start_workers(threads)
         try:
             if processes > 1:
-                ServerProcesses(listener, processes, self.stdout).run()
+                ServerProcesses(listener, processes, self.stdout, projector=not options["no_workers"]).run()
             else:
                 self._serve(listener, host, port)
         finally:
@@ -137,37 +140,41 @@ def argparse_suppress() -> str:
 
 
 class ServerProcesses:
-    """N `runtime --serve-fd` children accepting on one listening socket, kept running until this process
-    is asked to stop (SIGINT or SIGTERM), then stopped with SIGTERM (Daphne closes its connections)."""
+    """N `runtime --serve-fd` children accepting on one listening socket, and with `projector` a
+    `run_projector` child, kept running until this process is asked to stop (SIGINT or SIGTERM), then
+    stopped with SIGTERM (Daphne closes its connections, the projector finishes its batch)."""
 
     RESTART_DELAY_SECONDS = 1.0
     STOP_GRACE_SECONDS = 10.0
 
-    def __init__(self, listener: socket.socket, count: int, stdout: Any) -> None:
+    def __init__(self, listener: socket.socket, count: int, stdout: Any, projector: bool = False) -> None:
         self.listener, self.count, self.stdout = listener, count, stdout
+        self.roles = ["server"] * count + (["projector"] if projector else [])
         self.stopping = threading.Event()
         self.children: list[subprocess.Popen] = []
 
     def run(self) -> None:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.children = [self._start() for _ in range(self.count)]
-            self.stdout.write(
-                f"Serving from {self.count} processes: {' '.join(str(c.pid) for c in self.children)}"
-            )
+            self.children = [self._start(role) for role in self.roles]
+            servers = " ".join(str(child.pid) for child in self.children[: self.count])
+            self.stdout.write(f"Serving from {self.count} processes: {servers}")
+            if len(self.children) > self.count:
+                self.stdout.write(f"Projector process: {self.children[-1].pid}")
             self.stdout.flush()
             while not self.stopping.wait(0.5):
                 for index, child in enumerate(self.children):
                     if child.poll() is not None and not self.stopping.is_set():
                         logger.error(
-                            "server process %s exited with %s; starting another",
+                            "%s process %s exited with %s; starting another",
+                            self.roles[index],
                             child.pid,
                             child.returncode,
                             extra={"action": "server_process_exited"},
                         )
                         self.stopping.wait(self.RESTART_DELAY_SECONDS)
                         if not self.stopping.is_set():
-                            self.children[index] = self._start()
+                            self.children[index] = self._start(self.roles[index])
         finally:
             self._stop_children()
             for sig, handler in previous.items():
@@ -177,7 +184,7 @@ class ServerProcesses:
     def _stop(self, signum: int, frame: Any) -> None:
         self.stopping.set()
 
-    def _start(self) -> subprocess.Popen:
+    def _start(self, role: str) -> subprocess.Popen:
         fd = self.listener.fileno()
         env = {
             **os.environ,
@@ -185,8 +192,11 @@ class ServerProcesses:
         }
         if settings.UA_OPS_TOKEN:
             env["UA_OPS_TOKEN"] = settings.UA_OPS_TOKEN  # a generated token too; inherited, never printed
+        manage = [sys.executable, os.path.abspath(sys.argv[0])]
+        if role == "projector":
+            return subprocess.Popen([*manage, "run_projector"], env=env, preexec_fn=_die_with_parent)
         return subprocess.Popen(
-            [sys.executable, os.path.abspath(sys.argv[0]), "runtime", "--serve-fd", str(fd)],
+            [*manage, "runtime", "--serve-fd", str(fd)],
             pass_fds=[fd],
             env=env,
             preexec_fn=_die_with_parent,
