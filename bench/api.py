@@ -3,14 +3,19 @@ clients and bulk create, with a bare ASGI app under Daphne as the baseline, in o
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> uv run python bench/api.py [--rounds 3]
 
-Starts (a) `daphne bench._bare_asgi:application` and (b) `manage.py runtime` (embedded scheduler) on free
-ports, then measures over keep-alive connections with a raw-socket HTTP/1.1 client (a few microseconds per
-request, so the client is not what is measured); the 8-client row runs its clients as separate processes.
-Every round measures every row; the last table gives the median of the rounds. Before each row the
-script waits until the runtime's embedded projector has caught up with the log (so that projecting one
-row's jobs is not charged to the next row); the CPU column still includes the projector's work for the
-row's own writes (a new hourly job materialises 360 future occurrences). The benchmark empties the
-job, run and event tables of the database first: never point it at data you want to keep.
+Starts (a) `daphne bench._bare_asgi:application` and then, one after the other, the runtimes named by
+`--server-processes` (default `1,2,2api`): `manage.py runtime` (one process: server, scheduler and
+projector threads), `runtime --server-processes 2` (two server processes, the scheduler in the parent and
+the projector as a niced child) and `runtime --no-workers --server-processes 2` (the API alone, as when
+the scheduler and projector run on other machines). Each starts from empty tables and is measured once its
+start-up work has settled, over keep-alive connections with a raw-socket HTTP/1.1 client (a few
+microseconds per request, so the client is not what is measured); the 8-client row runs its clients as
+separate processes. Every round measures every row; the last table gives the median of the rounds. Before
+each row the script waits until the projector has caught up with the log (so that projecting one row's
+jobs is not charged to the next row); the CPU column (the runtime and its child processes) still includes
+the projector's work for the row's own writes (a new hourly job materialises 360 future occurrences). The
+benchmark empties the job, run, event and calendar tables of the database: never point it at data you
+want to keep.
 """
 
 from __future__ import annotations
@@ -246,6 +251,17 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def quiesce(pid: int, timeout: float = 60.0) -> None:
+    """Wait until a freshly started runtime (its children included) is idle: under 5% of a core for half
+    a second, so its start-up work is not charged to the first row."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.025:
+            return
+
+
 def settle(timeout: float = 300.0) -> None:
     """Wait until the runtime's embedded projector has applied every event in the log, so that one row's
     writes (5,000 bulk-created jobs, say) are not still being projected while the next row is timed."""
@@ -272,7 +288,7 @@ def one_round(bare: tuple[str, int, int], counts: list[int], start_product, stop
     mark = {"cpu": 0.0, "pid": bare[2]}
 
     def begin(pid: int) -> None:
-        if pid != bare[2]:
+        if pid != bare[2] and args.projector_runs:
             settle()
         mark["pid"], mark["cpu"] = pid, cpu_seconds(pid)
 
@@ -352,13 +368,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--server-processes",
-        type=lambda text: [int(part) for part in text.split(",")],
-        default=[1, 2],
-        help="runtimes to measure, by their --server-processes (default 1,2: the one-process runtime, "
-        "then the runtime serving from 2 processes)",
+        type=lambda text: text.split(","),
+        default=["1", "2", "2api"],
+        help="runtimes to measure, by their --server-processes; N + 'api' runs it with --no-workers, the "
+        "API alone as with the scheduler and projector on other machines (default 1,2,2api)",
     )
     parser.add_argument("--keep-running", action="store_true", help="leave the servers up (for profiling)")
     args = parser.parse_args()
+    args.projector_runs = True
 
     url = bootstrap()
     from scheduling.models import CronJob, CronRun, LifecycleEvent
@@ -391,16 +408,27 @@ def main() -> None:
     )
     product_servers: list[subprocess.Popen] = []
 
-    def start_product(count: int) -> tuple[str, int, int]:
-        """One runtime at a time: two would each run a scheduler and a projector on this database."""
+    def start_product(spec: str) -> tuple[str, int, int]:
+        """One runtime at a time (two would each run a scheduler and a projector on this database), each
+        from the same empty tables, measured once its start-up work has settled."""
+        from calendar_projection.models import CalendarEntry, CalendarSource, ProjectionState
+
+        truncate(CronJob, CronRun, LifecycleEvent, CalendarEntry, CalendarSource, ProjectionState)
+        api_only = spec.endswith("api")
+        count = int(spec.removesuffix("api"))
         port = free_port()
         name = "runtime" if count == 1 else f"runtime, {count} server processes"
         command = [sys.executable, "manage.py", "runtime", "--port", str(port)]
         if count > 1:
             command += ["--server-processes", str(count)]
-        process = start(command, env, logs / f"bench_api_runtime_{count}.log", cwd=args.product_dir)
+        if api_only:
+            name = f"API alone ({count} server processes, no scheduler or projector)"
+            command += ["--no-workers"]
+        process = start(command, env, logs / f"bench_api_runtime_{spec}.log", cwd=args.product_dir)
         product_servers.append(process)
         wait_ready(port, "/api/v1/health", process)
+        args.projector_runs = not api_only
+        quiesce(process.pid)
         print(f"{name}: pid {process.pid} port {port}", flush=True)
         return name, port, process.pid
 

@@ -207,3 +207,41 @@ def test_a_created_after_a_deleted_never_brings_a_job_back():
         feed([fact(9, "cron_job_updated", "job_x", {"job": job}, "enabled")], T0, 500)
         source = CalendarSource.objects.get()
         assert source.deleted and CalendarEntry.objects.count() == 0
+
+
+def test_materialised_text_keeps_tabs_newlines_backslashes_and_unicode_in_titles_exactly():
+    """A new hourly job's 360 rows go through COPY's text format on PostgreSQL (sources._copy_line), which
+    escapes backslash, tab, newline and carriage return: each body must read back as the JSON it was."""
+    import json
+
+    title = 'tab\there\nnew "line" \\ back\\slash \r\u00e9\u2603 \\N'
+    with clock.frozen(T0):
+        job = job_services.create_job({"command": "x\ty", "every": "1h", "title": title}, "o\\wner")
+        while project_next_batch():
+            pass
+    rows = list(CalendarEntry.objects.filter(source_ref=job.job_id, run_id=""))
+    assert len(rows) >= 350  # 15 days of an hourly job: more than COPY_FROM, so COPY writes them
+    for row in rows:
+        body = json.loads(row.body)
+        assert (body["title"], body["event_id"], row.owner_id) == (title, row.event_id, "o\\wner")
+
+
+def test_the_collector_pause_nests_and_restores_the_collector_as_it_found_it():
+    import gc
+
+    from calendar_projection.projector import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
