@@ -166,7 +166,7 @@ class ServerProcesses:
                 for index, child in enumerate(self.children):
                     if child.poll() is not None and not self.stopping.is_set():
                         logger.error(
-                            "%s process %s exited with %s; starting another",
+                            "action=server_process_exited role=%s pid=%s exit_code=%s (starting another)",
                             self.roles[index],
                             child.pid,
                             child.returncode,
