@@ -8,12 +8,14 @@ the check and the serving.
 
 `--server-processes N` (PostgreSQL only) serves from N child processes that all accept on that one
 socket, so requests use every core instead of sharing one interpreter lock with each other and with the
-scheduler and projector, which stay in this process. The children get the listening socket and the
-operator token by inheritance (never on a command line), die with this process (PR_SET_PDEATHSIG), and
-one that exits unexpectedly is started again."""
+scheduler and projector. The scheduler stays a thread of this process; the projector becomes a
+`run_projector` child. The children get the listening socket and the operator token by inheritance
+(never on a command line), die with this process (PR_SET_PDEATHSIG), and one that exits unexpectedly is
+started again."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
@@ -27,6 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from ops_api import embedded
@@ -49,7 +52,7 @@ class Command(BaseCommand):
             "UA_SERVER_PROCESSES, 1: serve from this process)",
         )
         # Internal: a server child of --server-processes, serving on an inherited listening socket.
-        parser.add_argument("--serve-fd", type=int, default=None, help=argparse_suppress())
+        parser.add_argument("--serve-fd", type=int, default=None, help=argparse.SUPPRESS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["serve_fd"] is not None:
@@ -59,7 +62,7 @@ class Command(BaseCommand):
         processes = options["server_processes"] or settings.UA_SERVER_PROCESSES
         if processes < 1:
             raise CommandError("--server-processes must be at least 1")
-        if processes > 1 and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        if processes > 1 and connection.vendor != "postgresql":
             raise CommandError(
                 "--server-processes above 1 needs PostgreSQL (set DATABASE_URL=postgres://...)"
             )
@@ -131,12 +134,6 @@ def _run_daphne(endpoints: list[str]) -> None:
         http_timeout=None,
         websocket_timeout=86400,
     ).run()
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 class ServerProcesses:
