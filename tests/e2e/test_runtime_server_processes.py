@@ -48,6 +48,10 @@ def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
+def _projector_status(client: httpx.Client) -> str:
+    return client.get("/api/v1/health").json()["projector"]["status"]
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -78,8 +82,7 @@ def test_two_server_processes_serve_one_port_restart_when_killed_and_stop_with_t
             # one sees the same database (a job made through one process is read back through another).
             created = [client.post("/api/v1/cron/jobs", json=job_payload()) for _ in range(4)]
             assert [response.status_code for response in created] == [201] * 4
-            projector_state = lambda: client.get("/api/v1/health").json()["projector"]["status"]  # noqa: E731
-            wait_for(lambda: projector_state() == "running", 60, 0.2)
+            wait_for(lambda: _projector_status(client) == "running", 60, 0.2)
         for response in created:
             job_id = response.json()["job"]["job_id"]
             assert httpx.get(f"{base}/api/v1/cron/jobs/{job_id}", headers=HEADERS).status_code == 200

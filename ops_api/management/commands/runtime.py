@@ -183,10 +183,7 @@ class ServerProcesses:
 
     def _start(self, role: str) -> subprocess.Popen:
         fd = self.listener.fileno()
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
-        }
+        env = dict(os.environ)  # manage.py, which the children run, sets DJANGO_SETTINGS_MODULE itself
         if settings.UA_OPS_TOKEN:
             env["UA_OPS_TOKEN"] = settings.UA_OPS_TOKEN  # a generated token too; inherited, never printed
         manage = [sys.executable, os.path.abspath(sys.argv[0])]
